@@ -1,0 +1,341 @@
+"""Deterministic synthetic data for the load-test tenant mix.
+
+Bulk rows go in with PostgreSQL COPY (psycopg 3), tenants and users through the ORM.
+Everything random comes from one ``random.Random`` per tenant, seeded from ``--seed`` and
+the tenant's position, so the same seed makes the same rows (ids included).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth.hashers import make_password
+from django.db import connection, transaction
+
+from catalog.services import book_search_documents_refresh
+from tenants.models import Role, Tenant, User
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    slug: str
+    name: str
+    books: int
+
+
+# The load-test mix: a corner shop to a distributor.
+TENANT_MIX: tuple[TenantSpec, ...] = (
+    TenantSpec("corner-books", "Corner Books", 100),
+    TenantSpec("riverside-reads", "Riverside Reads", 500),
+    TenantSpec("harbor-lights", "Harbor Lights Bookshop", 5_000),
+    TenantSpec("meridian-books", "Meridian Books", 10_000),
+    TenantSpec("atlas-distribution", "Atlas Book Distribution", 50_000),
+)
+
+# Orders are dated before this fixed instant so that a seed reproduces the same rows.
+ORDER_EPOCH = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+OPERATOR_PASSWORD = "shelfwise-demo"  # noqa: S105 - demo data, printed by `demo`
+
+GENRES = (
+    "Fiction", "Mystery", "Thriller", "Romance", "Science Fiction", "Fantasy", "Horror",
+    "Historical Fiction", "Biography", "History", "Science", "Travel", "Cooking",
+    "Poetry", "Philosophy", "Business", "Children", "Young Adult", "Art", "Self-Help",
+)
+FIRST_NAMES = (
+    "Ada", "Alan", "Amara", "Anton", "Beatrix", "Carlos", "Chen", "Clara", "Dmitri",
+    "Elena", "Emeka", "Farah", "Grace", "Hiro", "Ingrid", "Isaac", "Jamal", "Jane",
+    "Kofi", "Leila", "Lucia", "Marcus", "Mei", "Nadia", "Noah", "Olga", "Omar", "Priya",
+    "Rafael", "Rosa", "Samuel", "Sofia", "Tomas", "Ursula", "Vera", "Wen", "Yusuf", "Zara",
+)
+LAST_NAMES = (
+    "Abara", "Becker", "Castillo", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad",
+    "Ivanova", "Jensen", "Kowalski", "Lindqvist", "Moreau", "Nakamura", "Okafor",
+    "Petrov", "Quinn", "Rossi", "Sato", "Tanaka", "Underwood", "Varga", "Wright",
+    "Xu", "Yilmaz", "Zimmermann", "Achebe", "Borges", "Calvino", "Duras", "Ellison",
+)
+PUBLISHER_WORDS = (
+    "Harbor", "Lantern", "Northwind", "Quill", "Meridian", "Juniper", "Beacon",
+    "Copperleaf", "Riverbend", "Saltmarsh", "Granite", "Oriel", "Kestrel", "Foxglove",
+)
+PUBLISHER_KINDS = ("Press", "Books", "House", "Editions", "Publishing", "& Sons")
+ADJECTIVES = (
+    "Silent", "Hidden", "Last", "Broken", "Golden", "Forgotten", "Burning", "Quiet",
+    "Endless", "Crimson", "Distant", "Hollow", "Midnight", "Secret", "Wild", "Winter",
+    "Paper", "Glass", "Iron", "Little", "Lost", "Northern", "Salt", "Electric",
+)
+NOUNS = (
+    "Garden", "River", "House", "Kingdom", "Letter", "Orchard", "Harbor", "Mountain",
+    "Library", "Lighthouse", "Map", "Clockmaker", "Daughter", "Empire", "Voyage",
+    "Island", "Machine", "Cartographer", "Storm", "Archive", "Bridge", "Forest", "City",
+    "Song", "Winter", "Orbit", "Mirror", "Detective", "Tide", "Station",
+)
+PLACES = (
+    "Lisbon", "the North", "Kyoto", "the Delta", "Samarkand", "Avalon", "the Moon",
+    "Marrakesh", "the Steppe", "Valparaiso", "Tromso", "the Old Quarter", "Zanzibar",
+)
+DESCRIPTION_OPENINGS = (
+    "A sweeping story of {noun} and {noun2}, set in {place}.",
+    "When a {adj} {noun} is found in {place}, nothing stays the same.",
+    "{first} {last}'s acclaimed account of {noun2}s, loss and renewal.",
+    "An unforgettable journey from {place} to the edge of the {noun}.",
+    "A practical, witty guide to the {adj} art of the {noun}.",
+)
+DESCRIPTION_CLOSINGS = (
+    "Critics call it luminous.",
+    "Now in a new edition with an afterword by the author.",
+    "A book club favourite.",
+    "Includes maps, notes and an index.",
+    "Winner of several regional prizes.",
+    "",
+)
+ORDER_STATUSES = (
+    ("shipped", 45), ("paid", 20), ("pending", 10), ("archived", 15), ("cancelled", 10),
+)
+
+
+@dataclass
+class TenantReport:
+    slug: str
+    books: int = 0
+    authors: int = 0
+    publishers: int = 0
+    genres: int = 0
+    book_genres: int = 0
+    orders: int = 0
+    order_items: int = 0
+    skipped: bool = False
+
+
+@dataclass
+class SeedPlan:
+    specs: Sequence[TenantSpec]
+    seed: int = 42
+    scale: float = 1.0
+    reports: list[TenantReport] = field(default_factory=list)
+
+    def books_for(self, spec: TenantSpec) -> int:
+        return max(1, round(spec.books * self.scale))
+
+
+ProgressFactory = Callable[[int, str], Callable[[int], None]]
+
+
+def existing_slugs(specs: Sequence[TenantSpec]) -> set[str]:
+    return set(Tenant.objects.filter(slug__in=[s.slug for s in specs]).values_list("slug", flat=True))
+
+
+# Tenant-owned tables, children first.
+_TENANT_TABLES = (
+    "orders_orderitem",
+    "orders_order",
+    "tenants_apitoken",
+    "catalog_bookgenre",
+    "catalog_book",
+    "catalog_author",
+    "catalog_publisher",
+    "catalog_genre",
+)
+
+
+@transaction.atomic
+def tenants_delete(*, slugs: Sequence[str]) -> int:
+    """Delete these tenants and every row they own, one DELETE per table."""
+    ids = list(Tenant.objects.filter(slug__in=slugs).values_list("id", flat=True))
+    if not ids:
+        return 0
+    with connection.cursor() as cursor:
+        for table in _TENANT_TABLES:
+            cursor.execute(f"DELETE FROM {table} WHERE tenant_id = ANY(%s)", [ids])  # noqa: S608
+        cursor.execute("DELETE FROM django_admin_log WHERE user_id IN "
+                       "(SELECT id FROM tenants_user WHERE tenant_id = ANY(%s))", [ids])
+        cursor.execute("DELETE FROM tenants_user WHERE tenant_id = ANY(%s)", [ids])
+        cursor.execute("DELETE FROM tenants_tenant WHERE id = ANY(%s)", [ids])
+    return len(ids)
+
+
+class _Ids:
+    """Deterministic UUIDs drawn from the tenant's random generator."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+
+    def __call__(self) -> uuid.UUID:
+        return uuid.UUID(int=self._rng.getrandbits(128), version=4)
+
+
+def seed_tenant(
+    plan: SeedPlan, position: int, spec: TenantSpec, progress: ProgressFactory
+) -> TenantReport:
+    """Create one tenant with its users, catalog and past orders, in one transaction."""
+    rng = random.Random(f"{plan.seed}:{position}:{spec.slug}")
+    new_id = _Ids(rng)
+    n_books = plan.books_for(spec)
+    report = TenantReport(slug=spec.slug)
+
+    with transaction.atomic():
+        tenant = Tenant.objects.create(id=new_id(), slug=spec.slug, name=spec.name)
+        operator_hash = make_password(OPERATOR_PASSWORD)
+        User.objects.create(
+            id=new_id(), tenant=tenant, username=f"{spec.slug}-operator",
+            role=Role.OPERATOR, is_staff=True, password=operator_hash,
+        )
+        member = User.objects.create(
+            id=new_id(), tenant=tenant, username=f"{spec.slug}-member", role=Role.MEMBER,
+            password=make_password(None),
+        )
+
+        author_ids = [new_id() for _ in range(max(1, n_books // 10))]
+        author_rows = [
+            (a, tenant.id, f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}")
+            for a in author_ids
+        ]
+        _copy("catalog_author", ("id", "tenant_id", "name"), author_rows)
+        report.authors = len(author_rows)
+
+        n_publishers = min(40, max(2, n_books // 1000))
+        publisher_ids = [new_id() for _ in range(n_publishers)]
+        publisher_rows = [
+            (p, tenant.id, f"{rng.choice(PUBLISHER_WORDS)} {rng.choice(PUBLISHER_KINDS)}")
+            for p in publisher_ids
+        ]
+        _copy("catalog_publisher", ("id", "tenant_id", "name"), publisher_rows)
+        report.publishers = len(publisher_rows)
+
+        genre_ids = [new_id() for _ in GENRES]
+        _copy("catalog_genre", ("id", "tenant_id", "name"),
+              [(g, tenant.id, name) for g, name in zip(genre_ids, GENRES, strict=True)])
+        report.genres = len(genre_ids)
+
+        tick = progress(n_books, f"{spec.slug}: books")
+        books: list[tuple[uuid.UUID, Decimal]] = []
+        book_genre_rows: list[tuple[object, ...]] = []
+        isbn_base = rng.randrange(10_000_000, 90_000_000) * 10
+        book_rows = _book_rows(rng, new_id, tenant.id, n_books, isbn_base, author_ids,
+                               publisher_ids, genre_ids, books, book_genre_rows, tick)
+        _copy("catalog_book", ("id", "tenant_id", "title", "isbn", "price", "stock",
+                               "author_id", "publisher_id", "published_on", "description"),
+              book_rows)
+        report.books = n_books
+        _copy("catalog_bookgenre", ("id", "tenant_id", "book_id", "genre_id"), book_genre_rows)
+        report.book_genres = len(book_genre_rows)
+
+        book_search_documents_refresh(tenant=tenant)
+
+        order_rows, item_rows = _order_rows(rng, new_id, tenant.id, member.id, books,
+                                            max(1, n_books // 20))
+        _copy("orders_order", ("id", "tenant_id", "user_id", "status", "created_at",
+                               "total", "request_hash"), order_rows)
+        _copy("orders_orderitem", ("id", "tenant_id", "order_id", "book_id", "quantity",
+                                   "unit_price"), item_rows)
+        report.orders = len(order_rows)
+        report.order_items = len(item_rows)
+    return report
+
+
+def _book_rows(
+    rng: random.Random,
+    new_id: _Ids,
+    tenant_id: uuid.UUID,
+    n_books: int,
+    isbn_base: int,
+    author_ids: list[uuid.UUID],
+    publisher_ids: list[uuid.UUID],
+    genre_ids: list[uuid.UUID],
+    books_out: list[tuple[uuid.UUID, Decimal]],
+    genres_out: list[tuple[object, ...]],
+    tick: Callable[[int], None],
+) -> Iterator[tuple[object, ...]]:
+    first_day = dt.date(1950, 1, 1).toordinal()
+    last_day = dt.date(2026, 10, 31).toordinal()
+    for i in range(n_books):
+        book_id = new_id()
+        price = Decimal(rng.randrange(499, 8999)) / 100
+        books_out.append((book_id, price))
+        for genre_id in rng.sample(genre_ids, rng.randint(1, 3)):
+            genres_out.append((new_id(), tenant_id, book_id, genre_id))
+        words = {
+            "adj": rng.choice(ADJECTIVES), "noun": rng.choice(NOUNS),
+            "noun2": rng.choice(NOUNS).lower(), "place": rng.choice(PLACES),
+            "first": rng.choice(FIRST_NAMES), "last": rng.choice(LAST_NAMES),
+        }
+        yield (
+            book_id,
+            tenant_id,
+            _title(rng, words),
+            _isbn13(isbn_base + i),
+            price,
+            rng.choice((0, 1, 2, 5, 10, 25, 40, 80, 150)) if rng.random() < 0.9 else 0,
+            rng.choice(author_ids),
+            rng.choice(publisher_ids),
+            dt.date.fromordinal(rng.randint(first_day, last_day)),
+            " ".join(filter(None, (rng.choice(DESCRIPTION_OPENINGS).format(**words),
+                                   rng.choice(DESCRIPTION_CLOSINGS)))),
+        )
+        if (i + 1) % 1000 == 0 or i + 1 == n_books:
+            tick((i % 1000) + 1)
+
+
+def _title(rng: random.Random, w: dict[str, str]) -> str:
+    pattern = rng.randrange(6)
+    if pattern == 0:
+        return f"The {w['adj']} {w['noun']}"
+    if pattern == 1:
+        return f"The {w['noun']} of {w['place']}"
+    if pattern == 2:
+        return f"{w['adj']} {w['noun']}s"
+    if pattern == 3:
+        return f"A {w['noun']} for {w['first']}"
+    if pattern == 4:
+        return f"{w['first']} and the {w['adj']} {w['noun']}"
+    return f"Notes from {w['place']}"
+
+
+def _isbn13(n: int) -> str:
+    digits = f"978{n % 10**9:09d}"
+    total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(digits))
+    return f"{digits}{(10 - total % 10) % 10}"
+
+
+def _order_rows(
+    rng: random.Random,
+    new_id: _Ids,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    books: list[tuple[uuid.UUID, Decimal]],
+    n_orders: int,
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    statuses = [s for s, _ in ORDER_STATUSES]
+    weights = [w for _, w in ORDER_STATUSES]
+    orders: list[tuple[object, ...]] = []
+    items: list[tuple[object, ...]] = []
+    for _ in range(n_orders):
+        order_id = new_id()
+        created = ORDER_EPOCH - dt.timedelta(seconds=rng.randrange(365 * 86_400))
+        total = Decimal("0.00")
+        for book_id, price in rng.sample(books, min(len(books), rng.randint(1, 4))):
+            quantity = rng.randint(1, 3)
+            total += price * quantity
+            items.append((new_id(), tenant_id, order_id, book_id, quantity, price))
+        orders.append((order_id, tenant_id, user_id, rng.choices(statuses, weights)[0],
+                       created, total, ""))
+    return orders, items
+
+
+def _copy(table: str, columns: Sequence[str], rows: object) -> None:
+    """COPY rows into a table through the current (Django-managed) psycopg connection."""
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(sql) as copy:
+            for row in rows:  # type: ignore[attr-defined]
+                copy.write_row(row)
+
+
+def analyze() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")

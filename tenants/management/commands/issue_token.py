@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tenants.models import Role, Tenant
+from tenants.services import TenantMismatchError, api_token_issue, user_get_or_create
+
+
+class Command(BaseCommand):
+    help = (
+        "Create an API token for a tenant's user (created if missing). "
+        "Prints only the token on stdout, so scripts can capture it."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("tenant_slug")
+        parser.add_argument("username")
+        parser.add_argument(
+            "--role",
+            choices=[r.value for r in Role],
+            help="role for a new user, or the new role of an existing one "
+            "(default for new users: member)",
+        )
+        parser.add_argument("--name", default="", help="a label for the token")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        tenant = Tenant.objects.filter(slug=options["tenant_slug"]).first()
+        if tenant is None:
+            raise CommandError(f"no tenant with slug {options['tenant_slug']!r}")
+        role = Role(options["role"]) if options["role"] else None
+        try:
+            user = user_get_or_create(tenant=tenant, username=options["username"], role=role)
+        except TenantMismatchError as exc:
+            raise CommandError(str(exc)) from None
+        _, raw = api_token_issue(user=user, name=options["name"])
+        self.stdout.write(raw)

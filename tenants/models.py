@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+
+
+class Tenant(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Role(models.TextChoices):
+    OPERATOR = "operator", "Operator"
+    MEMBER = "member", "Member"
+
+
+class User(AbstractUser):
+    """A person or integration of one tenant; superusers may have no tenant."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="users"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+
+    objects = UserManager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(tenant__isnull=False) | models.Q(is_superuser=True),
+                name="user_tenant_required_unless_superuser",
+            ),
+        ]
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == Role.OPERATOR
+
+
+def hash_token(raw: str) -> str:
+    """Tokens are 256-bit random, so a fast unsalted hash is enough to store them."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A revocable bearer token; only its SHA-256 is stored."""
+
+    PREFIX = "sw_"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # db_index off: apitoken_tenant_user leads with tenant_id.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="api_tokens", db_index=False
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    key_prefix = models.CharField(max_length=12, help_text="First characters, for display")
+    name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Written at most once per interval by authentication, not on every request.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "user"], name="apitoken_tenant_user")]
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}… ({self.user_id})"
+
+    @classmethod
+    def generate_key(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)

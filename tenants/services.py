@@ -1,0 +1,52 @@
+"""Writes for tenants, users and API tokens."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from tenants.models import ApiToken, Role, Tenant, User, hash_token
+
+
+class TenantMismatchError(ValueError):
+    """The username exists but belongs to another tenant."""
+
+
+@transaction.atomic
+def user_get_or_create(*, tenant: Tenant, username: str, role: Role | None = None) -> User:
+    """The tenant's user with this username, created (without a password) if missing.
+
+    A given role is applied to an existing user too; operators are staff (admin access).
+    """
+    user = User.objects.select_for_update().filter(username=username).first()
+    if user is None:
+        user = User(username=username, tenant=tenant, role=role or Role.MEMBER)
+        user.set_unusable_password()
+    elif user.tenant_id != tenant.id:
+        raise TenantMismatchError(f"user {username!r} belongs to another tenant")
+    elif role is not None:
+        user.role = role
+    user.is_staff = user.role == Role.OPERATOR
+    user.save()
+    return user
+
+
+def api_token_issue(*, user: User, name: str = "") -> tuple[ApiToken, str]:
+    """Create a token for the user; returns it with the raw key, which is never stored."""
+    if user.tenant_id is None:
+        raise ValueError("API tokens are bound to a tenant; this user has none")
+    raw = ApiToken.generate_key()
+    token = ApiToken.objects.create(
+        tenant_id=user.tenant_id,
+        user=user,
+        key_hash=hash_token(raw),
+        key_prefix=raw[:10],
+        name=name,
+    )
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
