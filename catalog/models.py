@@ -34,9 +34,7 @@ class Publisher(models.Model):
     name = models.CharField(max_length=200)
 
     class Meta:
-        indexes = [
-            models.Index(fields=["tenant", "name", "id"], name="publisher_tenant_name_id")
-        ]
+        indexes = [models.Index(fields=["tenant", "name", "id"], name="publisher_tenant_name_id")]
 
     def __str__(self) -> str:
         return self.name
@@ -110,3 +108,6 @@ class BookGenre(models.Model):
             # Also the index for prefetching a page's genres by book_id.
             models.UniqueConstraint(fields=["book", "genre"], name="bookgenre_book_genre_uniq")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.book_id} in {self.genre_id}"

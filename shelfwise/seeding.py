@@ -42,41 +42,189 @@ ORDER_EPOCH = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 OPERATOR_PASSWORD = "shelfwise-demo"  # noqa: S105 - demo data, printed by `demo`
 
 GENRES = (
-    "Fiction", "Mystery", "Thriller", "Romance", "Science Fiction", "Fantasy", "Horror",
-    "Historical Fiction", "Biography", "History", "Science", "Travel", "Cooking",
-    "Poetry", "Philosophy", "Business", "Children", "Young Adult", "Art", "Self-Help",
+    "Fiction",
+    "Mystery",
+    "Thriller",
+    "Romance",
+    "Science Fiction",
+    "Fantasy",
+    "Horror",
+    "Historical Fiction",
+    "Biography",
+    "History",
+    "Science",
+    "Travel",
+    "Cooking",
+    "Poetry",
+    "Philosophy",
+    "Business",
+    "Children",
+    "Young Adult",
+    "Art",
+    "Self-Help",
 )
 FIRST_NAMES = (
-    "Ada", "Alan", "Amara", "Anton", "Beatrix", "Carlos", "Chen", "Clara", "Dmitri",
-    "Elena", "Emeka", "Farah", "Grace", "Hiro", "Ingrid", "Isaac", "Jamal", "Jane",
-    "Kofi", "Leila", "Lucia", "Marcus", "Mei", "Nadia", "Noah", "Olga", "Omar", "Priya",
-    "Rafael", "Rosa", "Samuel", "Sofia", "Tomas", "Ursula", "Vera", "Wen", "Yusuf", "Zara",
+    "Ada",
+    "Alan",
+    "Amara",
+    "Anton",
+    "Beatrix",
+    "Carlos",
+    "Chen",
+    "Clara",
+    "Dmitri",
+    "Elena",
+    "Emeka",
+    "Farah",
+    "Grace",
+    "Hiro",
+    "Ingrid",
+    "Isaac",
+    "Jamal",
+    "Jane",
+    "Kofi",
+    "Leila",
+    "Lucia",
+    "Marcus",
+    "Mei",
+    "Nadia",
+    "Noah",
+    "Olga",
+    "Omar",
+    "Priya",
+    "Rafael",
+    "Rosa",
+    "Samuel",
+    "Sofia",
+    "Tomas",
+    "Ursula",
+    "Vera",
+    "Wen",
+    "Yusuf",
+    "Zara",
 )
 LAST_NAMES = (
-    "Abara", "Becker", "Castillo", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad",
-    "Ivanova", "Jensen", "Kowalski", "Lindqvist", "Moreau", "Nakamura", "Okafor",
-    "Petrov", "Quinn", "Rossi", "Sato", "Tanaka", "Underwood", "Varga", "Wright",
-    "Xu", "Yilmaz", "Zimmermann", "Achebe", "Borges", "Calvino", "Duras", "Ellison",
+    "Abara",
+    "Becker",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Sato",
+    "Tanaka",
+    "Underwood",
+    "Varga",
+    "Wright",
+    "Xu",
+    "Yilmaz",
+    "Zimmermann",
+    "Achebe",
+    "Borges",
+    "Calvino",
+    "Duras",
+    "Ellison",
 )
 PUBLISHER_WORDS = (
-    "Harbor", "Lantern", "Northwind", "Quill", "Meridian", "Juniper", "Beacon",
-    "Copperleaf", "Riverbend", "Saltmarsh", "Granite", "Oriel", "Kestrel", "Foxglove",
+    "Harbor",
+    "Lantern",
+    "Northwind",
+    "Quill",
+    "Meridian",
+    "Juniper",
+    "Beacon",
+    "Copperleaf",
+    "Riverbend",
+    "Saltmarsh",
+    "Granite",
+    "Oriel",
+    "Kestrel",
+    "Foxglove",
 )
 PUBLISHER_KINDS = ("Press", "Books", "House", "Editions", "Publishing", "& Sons")
 ADJECTIVES = (
-    "Silent", "Hidden", "Last", "Broken", "Golden", "Forgotten", "Burning", "Quiet",
-    "Endless", "Crimson", "Distant", "Hollow", "Midnight", "Secret", "Wild", "Winter",
-    "Paper", "Glass", "Iron", "Little", "Lost", "Northern", "Salt", "Electric",
+    "Silent",
+    "Hidden",
+    "Last",
+    "Broken",
+    "Golden",
+    "Forgotten",
+    "Burning",
+    "Quiet",
+    "Endless",
+    "Crimson",
+    "Distant",
+    "Hollow",
+    "Midnight",
+    "Secret",
+    "Wild",
+    "Winter",
+    "Paper",
+    "Glass",
+    "Iron",
+    "Little",
+    "Lost",
+    "Northern",
+    "Salt",
+    "Electric",
 )
 NOUNS = (
-    "Garden", "River", "House", "Kingdom", "Letter", "Orchard", "Harbor", "Mountain",
-    "Library", "Lighthouse", "Map", "Clockmaker", "Daughter", "Empire", "Voyage",
-    "Island", "Machine", "Cartographer", "Storm", "Archive", "Bridge", "Forest", "City",
-    "Song", "Winter", "Orbit", "Mirror", "Detective", "Tide", "Station",
+    "Garden",
+    "River",
+    "House",
+    "Kingdom",
+    "Letter",
+    "Orchard",
+    "Harbor",
+    "Mountain",
+    "Library",
+    "Lighthouse",
+    "Map",
+    "Clockmaker",
+    "Daughter",
+    "Empire",
+    "Voyage",
+    "Island",
+    "Machine",
+    "Cartographer",
+    "Storm",
+    "Archive",
+    "Bridge",
+    "Forest",
+    "City",
+    "Song",
+    "Winter",
+    "Orbit",
+    "Mirror",
+    "Detective",
+    "Tide",
+    "Station",
 )
 PLACES = (
-    "Lisbon", "the North", "Kyoto", "the Delta", "Samarkand", "Avalon", "the Moon",
-    "Marrakesh", "the Steppe", "Valparaiso", "Tromso", "the Old Quarter", "Zanzibar",
+    "Lisbon",
+    "the North",
+    "Kyoto",
+    "the Delta",
+    "Samarkand",
+    "Avalon",
+    "the Moon",
+    "Marrakesh",
+    "the Steppe",
+    "Valparaiso",
+    "Tromso",
+    "the Old Quarter",
+    "Zanzibar",
 )
 DESCRIPTION_OPENINGS = (
     "A sweeping story of {noun} and {noun2}, set in {place}.",
@@ -94,7 +242,11 @@ DESCRIPTION_CLOSINGS = (
     "",
 )
 ORDER_STATUSES = (
-    ("shipped", 45), ("paid", 20), ("pending", 10), ("archived", 15), ("cancelled", 10),
+    ("shipped", 45),
+    ("paid", 20),
+    ("pending", 10),
+    ("archived", 15),
+    ("cancelled", 10),
 )
 
 
@@ -126,7 +278,8 @@ ProgressFactory = Callable[[int, str], Callable[[int], None]]
 
 
 def existing_slugs(specs: Sequence[TenantSpec]) -> set[str]:
-    return set(Tenant.objects.filter(slug__in=[s.slug for s in specs]).values_list("slug", flat=True))
+    slugs = [s.slug for s in specs]
+    return set(Tenant.objects.filter(slug__in=slugs).values_list("slug", flat=True))
 
 
 # Tenant-owned tables, children first.
@@ -151,8 +304,11 @@ def tenants_delete(*, slugs: Sequence[str]) -> int:
     with connection.cursor() as cursor:
         for table in _TENANT_TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE tenant_id = ANY(%s)", [ids])  # noqa: S608
-        cursor.execute("DELETE FROM django_admin_log WHERE user_id IN "
-                       "(SELECT id FROM tenants_user WHERE tenant_id = ANY(%s))", [ids])
+        cursor.execute(
+            "DELETE FROM django_admin_log WHERE user_id IN "
+            "(SELECT id FROM tenants_user WHERE tenant_id = ANY(%s))",
+            [ids],
+        )
         cursor.execute("DELETE FROM tenants_user WHERE tenant_id = ANY(%s)", [ids])
         cursor.execute("DELETE FROM tenants_tenant WHERE id = ANY(%s)", [ids])
     return len(ids)
@@ -172,7 +328,7 @@ def seed_tenant(
     plan: SeedPlan, position: int, spec: TenantSpec, progress: ProgressFactory
 ) -> TenantReport:
     """Create one tenant with its users, catalog and past orders, in one transaction."""
-    rng = random.Random(f"{plan.seed}:{position}:{spec.slug}")
+    rng = random.Random(f"{plan.seed}:{position}:{spec.slug}")  # noqa: S311 - synthetic data
     new_id = _Ids(rng)
     n_books = plan.books_for(spec)
     report = TenantReport(slug=spec.slug)
@@ -181,11 +337,18 @@ def seed_tenant(
         tenant = Tenant.objects.create(id=new_id(), slug=spec.slug, name=spec.name)
         operator_hash = make_password(OPERATOR_PASSWORD)
         User.objects.create(
-            id=new_id(), tenant=tenant, username=f"{spec.slug}-operator",
-            role=Role.OPERATOR, is_staff=True, password=operator_hash,
+            id=new_id(),
+            tenant=tenant,
+            username=f"{spec.slug}-operator",
+            role=Role.OPERATOR,
+            is_staff=True,
+            password=operator_hash,
         )
         member = User.objects.create(
-            id=new_id(), tenant=tenant, username=f"{spec.slug}-member", role=Role.MEMBER,
+            id=new_id(),
+            tenant=tenant,
+            username=f"{spec.slug}-member",
+            role=Role.MEMBER,
             password=make_password(None),
         )
 
@@ -207,31 +370,65 @@ def seed_tenant(
         report.publishers = len(publisher_rows)
 
         genre_ids = [new_id() for _ in GENRES]
-        _copy("catalog_genre", ("id", "tenant_id", "name"),
-              [(g, tenant.id, name) for g, name in zip(genre_ids, GENRES, strict=True)])
+        _copy(
+            "catalog_genre",
+            ("id", "tenant_id", "name"),
+            [(g, tenant.id, name) for g, name in zip(genre_ids, GENRES, strict=True)],
+        )
         report.genres = len(genre_ids)
 
         tick = progress(n_books, f"{spec.slug}: books")
         books: list[tuple[uuid.UUID, Decimal]] = []
         book_genre_rows: list[tuple[object, ...]] = []
         isbn_base = rng.randrange(10_000_000, 90_000_000) * 10
-        book_rows = _book_rows(rng, new_id, tenant.id, n_books, isbn_base, author_ids,
-                               publisher_ids, genre_ids, books, book_genre_rows, tick)
-        _copy("catalog_book", ("id", "tenant_id", "title", "isbn", "price", "stock",
-                               "author_id", "publisher_id", "published_on", "description"),
-              book_rows)
+        book_rows = _book_rows(
+            rng,
+            new_id,
+            tenant.id,
+            n_books,
+            isbn_base,
+            author_ids,
+            publisher_ids,
+            genre_ids,
+            books,
+            book_genre_rows,
+            tick,
+        )
+        _copy(
+            "catalog_book",
+            (
+                "id",
+                "tenant_id",
+                "title",
+                "isbn",
+                "price",
+                "stock",
+                "author_id",
+                "publisher_id",
+                "published_on",
+                "description",
+            ),
+            book_rows,
+        )
         report.books = n_books
         _copy("catalog_bookgenre", ("id", "tenant_id", "book_id", "genre_id"), book_genre_rows)
         report.book_genres = len(book_genre_rows)
 
         book_search_documents_refresh(tenant=tenant)
 
-        order_rows, item_rows = _order_rows(rng, new_id, tenant.id, member.id, books,
-                                            max(1, n_books // 20))
-        _copy("orders_order", ("id", "tenant_id", "user_id", "status", "created_at",
-                               "total", "request_hash"), order_rows)
-        _copy("orders_orderitem", ("id", "tenant_id", "order_id", "book_id", "quantity",
-                                   "unit_price"), item_rows)
+        order_rows, item_rows = _order_rows(
+            rng, new_id, tenant.id, member.id, books, max(1, n_books // 20)
+        )
+        _copy(
+            "orders_order",
+            ("id", "tenant_id", "user_id", "status", "created_at", "total", "request_hash"),
+            order_rows,
+        )
+        _copy(
+            "orders_orderitem",
+            ("id", "tenant_id", "order_id", "book_id", "quantity", "unit_price"),
+            item_rows,
+        )
         report.orders = len(order_rows)
         report.order_items = len(item_rows)
     return report
@@ -256,12 +453,17 @@ def _book_rows(
         book_id = new_id()
         price = Decimal(rng.randrange(499, 8999)) / 100
         books_out.append((book_id, price))
-        for genre_id in rng.sample(genre_ids, rng.randint(1, 3)):
-            genres_out.append((new_id(), tenant_id, book_id, genre_id))
+        genres_out.extend(
+            (new_id(), tenant_id, book_id, genre_id)
+            for genre_id in rng.sample(genre_ids, rng.randint(1, 3))
+        )
         words = {
-            "adj": rng.choice(ADJECTIVES), "noun": rng.choice(NOUNS),
-            "noun2": rng.choice(NOUNS).lower(), "place": rng.choice(PLACES),
-            "first": rng.choice(FIRST_NAMES), "last": rng.choice(LAST_NAMES),
+            "adj": rng.choice(ADJECTIVES),
+            "noun": rng.choice(NOUNS),
+            "noun2": rng.choice(NOUNS).lower(),
+            "place": rng.choice(PLACES),
+            "first": rng.choice(FIRST_NAMES),
+            "last": rng.choice(LAST_NAMES),
         }
         yield (
             book_id,
@@ -273,8 +475,15 @@ def _book_rows(
             rng.choice(author_ids),
             rng.choice(publisher_ids),
             dt.date.fromordinal(rng.randint(first_day, last_day)),
-            " ".join(filter(None, (rng.choice(DESCRIPTION_OPENINGS).format(**words),
-                                   rng.choice(DESCRIPTION_CLOSINGS)))),
+            " ".join(
+                filter(
+                    None,
+                    (
+                        rng.choice(DESCRIPTION_OPENINGS).format(**words),
+                        rng.choice(DESCRIPTION_CLOSINGS),
+                    ),
+                )
+            ),
         )
         if (i + 1) % 1000 == 0 or i + 1 == n_books:
             tick((i % 1000) + 1)
@@ -321,8 +530,9 @@ def _order_rows(
             quantity = rng.randint(1, 3)
             total += price * quantity
             items.append((new_id(), tenant_id, order_id, book_id, quantity, price))
-        orders.append((order_id, tenant_id, user_id, rng.choices(statuses, weights)[0],
-                       created, total, ""))
+        orders.append(
+            (order_id, tenant_id, user_id, rng.choices(statuses, weights)[0], created, total, "")
+        )
     return orders, items
 
 

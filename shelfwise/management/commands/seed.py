@@ -20,16 +20,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
         parser.add_argument(
-            "--scale", type=float, default=1.0,
+            "--scale",
+            type=float,
+            default=1.0,
             help="multiply every tenant's book count (e.g. 0.01 for tests; default 1)",
         )
         parser.add_argument(
-            "--reset", action="store_true",
+            "--reset",
+            action="store_true",
             help="delete the mix's tenants and all their rows first",
         )
-        parser.add_argument(
-            "--no-progress", action="store_true", help="no progress bar on stderr"
-        )
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     def handle(self, *args: Any, **options: Any) -> None:
         scale = options["scale"]
@@ -65,9 +66,7 @@ class Command(BaseCommand):
 
     def _print_report(self, plan: seeding.SeedPlan, seconds: float) -> None:
         header = ("tenant", "books", "authors", "publishers", "genres", "orders", "items")
-        self.stdout.write(
-            f"{header[0]:<22}" + "".join(f"{h:>11}" for h in header[1:])
-        )
+        self.stdout.write(f"{header[0]:<22}" + "".join(f"{h:>11}" for h in header[1:]))
         for r in plan.reports:
             if r.skipped:
                 self.stdout.write(f"{r.slug:<22}  exists, skipped (use --reset to reseed)")

@@ -1,0 +1,17 @@
+"""Root fixtures shared by every app's tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import TenantFactory
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory()
+
+
+@pytest.fixture
+def other_tenant(db):
+    return TenantFactory()

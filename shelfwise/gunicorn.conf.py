@@ -1,0 +1,25 @@
+"""Gunicorn configuration for ShelfWise (used by `manage.py demo` and the Docker image).
+
+Command-line flags override these values; GUNICORN_BIND and WEB_CONCURRENCY set them
+from the environment.
+"""
+
+import multiprocessing
+import os
+
+wsgi_app = "shelfwise.wsgi:application"
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# Sync workers: the request path is CPU and database bound, and Django's persistent
+# connections are per worker. (2 x cores) + 1, capped for small machines.
+workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+max_requests = 5000
+max_requests_jitter = 500
+# Heartbeat files in memory, as gunicorn's docs advise for containers.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")

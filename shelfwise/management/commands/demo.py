@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+from django.db.models import Count
+
+from shelfwise.embedded_db import server_at
+from shelfwise.seeding import OPERATOR_PASSWORD
+from tenants.models import Role, Tenant
+from tenants.services import api_token_issue, user_get_or_create
+
+GUNICORN_CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
+
+
+class Command(BaseCommand):
+    help = (
+        "Run ShelfWise locally: migrate, seed when empty, issue one API token per tenant "
+        "and serve with gunicorn on 127.0.0.1. Ctrl-C stops the server and the embedded "
+        "database."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="gunicorn workers (default: 2 x cores + 1, at most 8)",
+        )
+        parser.add_argument("--seed", type=int, default=42, help="seed for an empty database")
+        parser.add_argument(
+            "--scale", type=float, default=1.0, help="scale of the seeded mix (default 1)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        port: int = options["port"]
+        if _port_in_use(port):
+            raise CommandError(f"127.0.0.1:{port} is already in use; choose another --port")
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+        embedded = not settings.DATABASE_URL
+        gunicorn: subprocess.Popen[bytes] | None = None
+        try:
+            call_command("migrate", interactive=False, verbosity=0)
+            self.stdout.write("Database migrated.")
+            gunicorn = self._start_gunicorn(port, options["workers"], embedded)
+            self._wait_for_health(port, gunicorn)
+            self.stdout.write(f"Serving on http://127.0.0.1:{port}/ (health answers).")
+
+            if not Tenant.objects.exists():
+                self.stdout.write("Empty database: seeding the tenant mix ...")
+                call_command("seed", seed=options["seed"], scale=options["scale"])
+            self._print_welcome(port)
+            gunicorn.wait()
+            raise CommandError(f"gunicorn exited with status {gunicorn.returncode}")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping ...")
+        finally:
+            if gunicorn is not None and gunicorn.poll() is None:
+                gunicorn.send_signal(signal.SIGTERM)
+                try:
+                    gunicorn.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    gunicorn.kill()
+                    gunicorn.wait()
+            connections.close_all()
+            if embedded and server_at(settings.EMBEDDED_POSTGRES_ROOT).release():
+                self.stdout.write("Embedded PostgreSQL stopped.")
+
+    def _start_gunicorn(
+        self, port: int, workers: int | None, embedded: bool
+    ) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        if embedded:
+            # Workers connect to the server this process started and holds; they are not
+            # its owners, so they never stop it.
+            info = server_at(settings.EMBEDDED_POSTGRES_ROOT).acquire()
+            env["DATABASE_URL"] = info.url()
+        cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            str(GUNICORN_CONFIG),
+            "--bind",
+            f"127.0.0.1:{port}",
+        ]
+        if workers:
+            cmd += ["--workers", str(workers)]
+        return subprocess.Popen(cmd, env=env)  # noqa: S603
+
+    def _wait_for_health(self, port: int, gunicorn: subprocess.Popen[bytes]) -> None:
+        url = f"http://127.0.0.1:{port}/api/v2/health"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if gunicorn.poll() is not None:
+                raise CommandError(f"gunicorn exited with status {gunicorn.returncode}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise CommandError(f"{url} did not answer within 60 s")
+
+    def _print_welcome(self, port: int) -> None:
+        base = f"http://127.0.0.1:{port}"
+        tenants = Tenant.objects.annotate(n_books=Count("books")).order_by("n_books", "slug")
+        rows = []
+        for tenant in tenants:
+            user = user_get_or_create(tenant=tenant, username=f"{tenant.slug}-member")
+            _, raw = api_token_issue(user=user, name="demo")
+            rows.append((tenant.slug, tenant.n_books, raw))
+
+        out = self.stdout.write
+        out("")
+        out(f"ShelfWise is running at {base}/")
+        out(f"  API      {base}/api/v2/books   (Authorization: Bearer <token>)")
+        out(f"  Docs     {base}/api/docs/")
+        out(f"  Admin    {base}/admin/         (<tenant>-operator / {OPERATOR_PASSWORD})")
+        out(f"  Health   {base}/api/v2/health  and  {base}/api/v2/ready")
+        out("")
+        out(f"  {'tenant':<22} {'books':>7}  member token")
+        for slug, n_books, raw in rows:
+            out(f"  {slug:<22} {n_books:>7,}  {raw}")
+        if rows:
+            out("")
+            token = rows[0][2]
+            out(f"  try: curl -H 'Authorization: Bearer {token}' '{base}/api/v2/books?limit=5'")
+        out(
+            f"  operators: role {Role.OPERATOR.value}; new tokens: "
+            "python manage.py issue_token <tenant-slug> <username> --role operator"
+        )
+        out("Press Ctrl-C to stop.")
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
