@@ -50,6 +50,7 @@ class Command(BaseCommand):
         if _port_in_use(port):
             raise CommandError(f"127.0.0.1:{port} is already in use; choose another --port")
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
 
         embedded = not settings.DATABASE_URL
         gunicorn: subprocess.Popen[bytes] | None = None
@@ -65,10 +66,16 @@ class Command(BaseCommand):
                 call_command("seed", seed=options["seed"], scale=options["scale"])
             self._print_welcome(port)
             gunicorn.wait()
-            raise CommandError(f"gunicorn exited with status {gunicorn.returncode}")
+            # Ctrl-C reaches gunicorn too (same process group); it may exit before we
+            # see the signal, cleanly (0) or by the signal itself.
+            if gunicorn.returncode not in (0, -signal.SIGINT, -signal.SIGTERM):
+                raise CommandError(f"gunicorn exited with status {gunicorn.returncode}")
+            self.stdout.write("\nStopping ...")
         except KeyboardInterrupt:
             self.stdout.write("\nStopping ...")
         finally:
+            # A second Ctrl-C must not cut the clean shutdown short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             if gunicorn is not None and gunicorn.poll() is None:
                 gunicorn.send_signal(signal.SIGTERM)
                 try:
