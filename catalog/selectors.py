@@ -1,0 +1,59 @@
+"""Every catalog read; each takes the tenant first and decides what it loads."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import transaction
+
+from catalog.models import Author, Book, Publisher
+from catalog.querysets import AuthorQuerySet, BookQuerySet, PublisherQuerySet
+from tenants.models import Tenant
+
+EXPORT_CHUNK_SIZE = 2000
+
+
+def _books(tenant: Tenant) -> BookQuerySet:
+    return BookQuerySet(Book).for_tenant(tenant)
+
+
+def book_list(*, tenant: Tenant) -> BookQuerySet:
+    return _books(tenant).with_list_relations().in_catalog_order()
+
+
+def book_get(*, tenant: Tenant, book_id: uuid.UUID) -> Book:
+    """Raises Book.DoesNotExist for unknown ids and for other tenants' books alike."""
+    return _books(tenant).with_detail_relations().get(pk=book_id)
+
+
+def book_search(*, tenant: Tenant, text: str) -> BookQuerySet:
+    return _books(tenant).with_list_relations().matching(text)
+
+
+def book_export_rows(*, tenant: Tenant) -> Iterator[tuple[Any, ...]]:
+    """The tenant's catalog as tuples, from a server-side cursor in flat memory.
+
+    Inside a transaction the cursor is a plain one; in autocommit Django would declare it
+    WITH HOLD, which makes PostgreSQL materialize the whole result at the first commit.
+    Closing the generator early (client gone) rolls the read-only transaction back.
+    """
+    with transaction.atomic():
+        yield from _books(tenant).export_rows().iterator(chunk_size=EXPORT_CHUNK_SIZE)
+
+
+def author_list(*, tenant: Tenant) -> AuthorQuerySet:
+    return AuthorQuerySet(Author).for_tenant(tenant).by_name()
+
+
+def author_get(*, tenant: Tenant, author_id: uuid.UUID) -> Author:
+    return author_list(tenant=tenant).get(pk=author_id)
+
+
+def publisher_list(*, tenant: Tenant) -> PublisherQuerySet:
+    return PublisherQuerySet(Publisher).for_tenant(tenant).by_name()
+
+
+def publisher_get(*, tenant: Tenant, publisher_id: uuid.UUID) -> Publisher:
+    return publisher_list(tenant=tenant).get(pk=publisher_id)

@@ -1,0 +1,193 @@
+"""Shapes only: plain serializers over what the selectors loaded; none of them queries."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rest_framework import serializers
+
+MONEY = {"max_digits": 10, "decimal_places": 2}
+MAX_STOCK = 2_147_483_647  # PostgreSQL integer
+MAX_GENRES_PER_BOOK = 20
+BULK_MAX_ROWS = 1000
+
+_ISBN_SEPARATORS = re.compile(r"[\s-]")
+_ISBN = re.compile(r"^(?:\d{13}|\d{9}[\dX])$")
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers instead of turning 5 into "5": wrong types are
+    client bugs worth a 400."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class IsbnField(StrictCharField):
+    """ISBN-10 or ISBN-13; hyphens and spaces are dropped before storing."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=17, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = _ISBN_SEPARATORS.sub("", super().to_internal_value(data)).upper()
+        if not _ISBN.match(value):
+            raise serializers.ValidationError("Not an ISBN-10 or ISBN-13.", code="invalid_isbn")
+        return value
+
+
+# --- Output ------------------------------------------------------------------------------
+
+
+class AuthorSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+class PublisherSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+class GenreSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+class BookListSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    title = serializers.CharField(read_only=True)
+    isbn = serializers.CharField(read_only=True)
+    price = serializers.DecimalField(**MONEY, read_only=True, coerce_to_string=True)
+    stock = serializers.IntegerField(read_only=True)
+    published_on = serializers.DateField(read_only=True, allow_null=True)
+    author = AuthorSerializer(read_only=True)
+    publisher = PublisherSerializer(read_only=True)
+    # Served from the selector's genres prefetch (the queryset's .all() hits its cache).
+    genres = GenreSerializer(many=True, read_only=True)
+
+
+class BookSearchResultSerializer(BookListSerializer):
+    rank = serializers.FloatField(read_only=True, help_text="ts_rank of the match.")
+
+
+class BookDetailSerializer(BookListSerializer):
+    description = serializers.CharField(read_only=True)
+
+
+class BookExportLineSerializer(serializers.Serializer):
+    """One NDJSON line of the export (documentation only: the export is rendered by hand)."""
+
+    id = serializers.UUIDField()
+    isbn = serializers.CharField()
+    title = serializers.CharField()
+    price = serializers.DecimalField(**MONEY, coerce_to_string=True)
+    stock = serializers.IntegerField()
+    published_on = serializers.DateField(allow_null=True)
+    author = serializers.CharField()
+    publisher = serializers.CharField()
+    genres = serializers.ListField(child=serializers.CharField())
+    description = serializers.CharField()
+
+
+# --- Input -------------------------------------------------------------------------------
+
+
+class BookCreateSerializer(serializers.Serializer):
+    title = StrictCharField(max_length=300)
+    isbn = IsbnField()
+    price = serializers.DecimalField(**MONEY, min_value=0)
+    stock = serializers.IntegerField(min_value=0, max_value=MAX_STOCK, default=0)
+    author_id = serializers.UUIDField()
+    publisher_id = serializers.UUIDField()
+    genre_ids = serializers.ListField(
+        child=serializers.UUIDField(), max_length=MAX_GENRES_PER_BOOK, default=list
+    )
+    published_on = serializers.DateField(allow_null=True, default=None)
+    description = StrictCharField(max_length=20_000, allow_blank=True, default="")
+
+
+class BookUpdateSerializer(BookCreateSerializer):
+    """PATCH: every field optional; only those sent change."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["partial"] = True
+        super().__init__(*args, **kwargs)
+
+
+class BookImportRowSerializer(serializers.Serializer):
+    isbn = IsbnField()
+    title = StrictCharField(max_length=300)
+    price = serializers.DecimalField(**MONEY, min_value=0)
+    stock = serializers.IntegerField(min_value=0, max_value=MAX_STOCK, default=0)
+    author = StrictCharField(max_length=200, help_text="Author name; created if new.")
+    publisher = StrictCharField(max_length=200, help_text="Publisher name; created if new.")
+    genres = serializers.ListField(
+        child=StrictCharField(max_length=100),
+        max_length=MAX_GENRES_PER_BOOK,
+        required=False,
+        help_text="Genre names, created if new; when given they replace the book's genres.",
+    )
+    published_on = serializers.DateField(allow_null=True, default=None)
+    description = StrictCharField(max_length=20_000, allow_blank=True, default="")
+
+
+def _isbn_key(row: Any) -> str | None:
+    isbn = row.get("isbn") if isinstance(row, dict) else None
+    return _ISBN_SEPARATORS.sub("", isbn).upper() if isinstance(isbn, str) else None
+
+
+class BookImportSerializer(serializers.ListSerializer):
+    """The whole import: up to BULK_MAX_ROWS rows, ISBNs unique within the request.
+
+    Errors are keyed by row index (DRF's own shape for list serializers); a repeated ISBN
+    is reported on the later rows together with every other row error.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("child", BookImportRowSerializer())
+        kwargs.setdefault("min_length", 1)
+        kwargs.setdefault("max_length", BULK_MAX_ROWS)
+        super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def _duplicates(rows: list[Any]) -> dict[int, dict[str, list[str]]]:
+        first_row: dict[str, int] = {}
+        errors: dict[int, dict[str, list[str]]] = {}
+        for index, row in enumerate(rows):
+            key = _isbn_key(row)
+            if key is None:
+                continue
+            seen = first_row.setdefault(key, index)
+            if seen != index:
+                errors[index] = {"isbn": [f"Duplicate of row {seen} in this request."]}
+        return errors
+
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        try:
+            rows = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail
+            if isinstance(detail, dict) and all(isinstance(k, int) for k in detail):
+                for index, errors in self._duplicates(data).items():
+                    detail.setdefault(index, {}).update(errors)  # type: ignore[union-attr]
+                raise serializers.ValidationError(dict(sorted(detail.items()))) from None
+            raise
+        if duplicates := self._duplicates(rows):
+            raise serializers.ValidationError(duplicates)
+        return rows
+
+
+class BookImportResultRowSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    isbn = serializers.CharField()
+    created = serializers.BooleanField(help_text="False: an existing book was updated.")
+
+
+class BookImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    books = BookImportResultRowSerializer(many=True)

@@ -1,0 +1,1 @@
+from tenants.tests.api_client import anonymous, member, operator, other_member  # noqa: F401

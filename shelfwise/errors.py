@@ -1,0 +1,131 @@
+"""One JSON error shape for the whole API: ``{"error": {"code", "message", "details"}}``.
+
+``exception_handler`` is DRF's EXCEPTION_HANDLER; the ``handler*`` views and
+``api_not_found`` give the same shape to errors that Django raises outside DRF (unknown
+paths, oversized bodies read by Django itself, crashes) under ``/api/``.
+
+Services raise domain errors (plain exceptions with ``code``, ``message``, ``details``);
+the HTTP status of each is decided here, in one table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from catalog import services as catalog_services
+from orders import services as order_services
+from shelfwise.api import RequestTooLarge
+
+API_PREFIX = "/api/"
+
+DOMAIN_ERROR_STATUS: dict[type[Exception], int] = {
+    catalog_services.CatalogReferenceError: status.HTTP_400_BAD_REQUEST,
+    catalog_services.IsbnTakenError: status.HTTP_409_CONFLICT,
+    catalog_services.BookInUseError: status.HTTP_409_CONFLICT,
+    order_services.OrderItemsInvalidError: status.HTTP_400_BAD_REQUEST,
+    order_services.UnknownBooksError: status.HTTP_400_BAD_REQUEST,
+    order_services.OutOfStockError: status.HTTP_409_CONFLICT,
+    order_services.IdempotencyKeyInFlightError: status.HTTP_409_CONFLICT,
+    order_services.IdempotencyKeyReusedError: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    order_services.OrderNotCancellableError: status.HTTP_409_CONFLICT,
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": _json_keys(details)}}
+
+
+def _json_keys(value: Any) -> Any:
+    """DRF keys list and list-field errors by int index; JSON object keys are strings."""
+    if isinstance(value, dict):
+        return {str(key): _json_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_keys(item) for item in value]
+    return value
+
+
+def _domain_status(exc: Exception) -> int | None:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_ERROR_STATUS:
+            return DOMAIN_ERROR_STATUS[cls]
+    return None
+
+
+def _as_api_exception(exc: Exception) -> Exception:
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge()
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    if isinstance(exc, DjangoValidationError):
+        return exceptions.ValidationError(as_serializer_error(exc))
+    return exc
+
+
+def _api_error_body(exc: exceptions.APIException) -> dict[str, Any]:
+    detail = exc.detail
+    if isinstance(exc, exceptions.ValidationError):
+        return error_body("invalid", "Invalid input.", detail)
+    if isinstance(detail, dict | list):
+        return error_body(exc.default_code, str(exc.default_detail), detail)
+    code = getattr(detail, "code", None) or exc.default_code
+    details = {"retry_after": exc.wait} if isinstance(exc, exceptions.Throttled) else None
+    return error_body(str(code), str(detail), details)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    exc = _as_api_exception(exc)
+    domain_status = _domain_status(exc)
+    if domain_status is not None:
+        set_rollback()
+        message = getattr(exc, "message", str(exc))
+        return Response(
+            error_body(exc.code, message, getattr(exc, "details", None)),  # type: ignore[attr-defined]
+            status=domain_status,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a bug: Django's 500 handling (handler500 below) takes over
+    assert isinstance(exc, exceptions.APIException)
+    response.data = _api_error_body(exc)
+    return response
+
+
+# --- Errors raised by Django outside DRF -------------------------------------------------
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Catch-all for unknown ``/api/`` paths (a JSON 404 even with DEBUG on)."""
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not request.path.startswith(API_PREFIX):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(error_body("request_too_large", "Request body too large."), status=413)
+    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not request.path.startswith(API_PREFIX):
+        return defaults.page_not_found(request, exception)
+    return api_not_found(request)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if not request.path.startswith(API_PREFIX):
+        return defaults.server_error(request)
+    return JsonResponse(error_body("server_error", "Internal server error."), status=500)
