@@ -6,6 +6,8 @@ import pytest
 
 from tests.factories import TenantFactory
 
+pytest_plugins = ["perf.pytest_plugin"]
+
 
 @pytest.fixture
 def tenant(db):

@@ -547,5 +547,7 @@ def _copy(table: str, columns: Sequence[str], rows: object) -> None:
 
 
 def analyze() -> None:
+    """Planner statistics for the new rows. Outside a transaction also VACUUM, which sets
+    the visibility map that index-only scans (id lists, counts) depend on."""
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)")

@@ -1,0 +1,71 @@
+"""perf's settings: a typed object over defaults, read from ``settings.PERF``.
+
+Every key is optional. Changing ``PERF`` with ``override_settings`` takes effect at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+NPlusOneMode = Literal["raise", "log", "off"]
+FetchModeName = Literal["FETCH_ONE", "FETCH_PEERS", "FETCH_RAISE"]
+
+
+@dataclass(frozen=True)
+class PerfSettings:
+    # Response headers X-Query-Count / X-Query-Time-Ms.
+    QUERY_HEADER: bool = False
+    # A structured warning past this many queries in one request.
+    WARN_QUERIES: int = 10
+    # shelfwise_high_query_count_total past this many.
+    ALERT_QUERIES: int = 20
+    # N+1: one statement shape run at least this many times in one request or block.
+    NPLUSONE_MODE: NPlusOneMode = "raise"
+    NPLUSONE_THRESHOLD: int = 5
+    # Django's fetch mode for lazy related/deferred loads on the apps' querysets.
+    FETCH_MODE: FetchModeName = "FETCH_ONE"
+    # Source roots considered "project code" for call sites (default: BASE_DIR).
+    PROJECT_ROOTS: tuple[str, ...] = ()
+    # Tables never counted (profilers' own bookkeeping).
+    IGNORED_TABLE_PREFIXES: tuple[str, ...] = ("silk_",)
+    # Metrics.
+    METRICS: bool = True
+    # /metrics without a token: on in dev and staging; in prod set a token instead.
+    METRICS_PUBLIC: bool = True
+    METRICS_TOKEN: str = ""
+    # Dotted path of a callable(request) -> str giving a bounded tier label, or "".
+    TIER_RESOLVER: str = ""
+
+
+_KNOWN = {f.name for f in fields(PerfSettings)}
+_cached: PerfSettings | None = None
+
+
+def perf_settings() -> PerfSettings:
+    global _cached
+    if _cached is None:
+        raw: dict[str, Any] = dict(getattr(settings, "PERF", {}))
+        unknown = set(raw) - _KNOWN
+        if unknown:
+            raise ValueError(f"unknown PERF settings: {', '.join(sorted(unknown))}")
+        for key in ("PROJECT_ROOTS", "IGNORED_TABLE_PREFIXES"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
+        if raw.get("FETCH_MODE", "FETCH_ONE") not in ("FETCH_ONE", "FETCH_PEERS", "FETCH_RAISE"):
+            raise ValueError("PERF['FETCH_MODE'] must be FETCH_ONE, FETCH_PEERS or FETCH_RAISE")
+        if raw.get("NPLUSONE_MODE", "raise") not in ("raise", "log", "off"):
+            raise ValueError("PERF['NPLUSONE_MODE'] must be 'raise', 'log' or 'off'")
+        _cached = PerfSettings(**raw)
+    return _cached
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    global _cached
+    if setting in {"PERF", "BASE_DIR"}:
+        _cached = None

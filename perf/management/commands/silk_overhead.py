@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = (
+        "Measure django-silk's overhead on one URL: two gunicorn servers on the same "
+        "database, staging profile with and without silk, requests interleaved in one run. "
+        "Prints latency percentiles of each and their ratio."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--path", default="/api/v2/books?limit=50")
+        parser.add_argument(
+            "--header",
+            action="append",
+            default=[],
+            help="'Name: value', repeatable (e.g. an Authorization header)",
+        )
+        parser.add_argument(
+            "--requests", type=int, default=300, help="measured requests per server (default 300)"
+        )
+        parser.add_argument("--warmup", type=int, default=30)
+        parser.add_argument(
+            "--intercept-percent",
+            type=int,
+            default=100,
+            help="SILKY_INTERCEPT_PERCENT for the silk server (default 100)",
+        )
+        parser.add_argument(
+            "--timeout", type=float, default=300, help="stop measuring after this many seconds"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        headers = dict(_parse_header(h) for h in options["header"])
+        servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+        try:
+            for name, silk in (("without silk", "0"), ("with silk", "1")):
+                port = _free_port()
+                env = dict(os.environ)
+                env |= {
+                    "SHELFWISE_ENV": "staging",
+                    "SILK_ENABLED": silk,
+                    "SILKY_INTERCEPT_PERCENT": str(options["intercept_percent"]),
+                    "GUNICORN_LOG_LEVEL": "warning",
+                }
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--config",
+                    str(Path(settings.BASE_DIR) / "shelfwise" / "gunicorn.conf.py"),
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "1",
+                ]
+                servers[name] = (subprocess.Popen(cmd, env=env), port)  # noqa: S603
+            for proc, port in servers.values():
+                _wait(proc, port)
+            samples: dict[str, list[float]] = {name: [] for name in servers}
+            deadline = time.monotonic() + options["timeout"]
+            total = options["warmup"] + options["requests"]
+            for i in range(total):
+                if time.monotonic() > deadline:
+                    break
+                # Alternate which server goes first, so drift hits both alike.
+                order = list(servers) if i % 2 == 0 else list(reversed(servers))
+                for name in order:
+                    elapsed = _timed_get(servers[name][1], options["path"], headers)
+                    if i >= options["warmup"]:
+                        samples[name].append(elapsed)
+        finally:
+            for proc, _ in servers.values():
+                proc.send_signal(signal.SIGTERM)
+            for proc, _ in servers.values():
+                proc.wait(timeout=30)
+        self._report(samples, options)
+
+    def _report(self, samples: dict[str, list[float]], options: dict[str, Any]) -> None:
+        base, silk = samples["without silk"], samples["with silk"]
+        if len(base) < 10 or len(silk) < 10:
+            raise CommandError("too few samples; raise --timeout or lower --requests")
+        self.stdout.write(
+            f"GET {options['path']}  ({len(base)} requests each, interleaved, "
+            f"silk intercepting {options['intercept_percent']}%)"
+        )
+        for name, values in samples.items():
+            q = statistics.quantiles(values, n=100)
+            self.stdout.write(
+                f"  {name:<13} p50 {q[49] * 1000:7.2f} ms   p95 {q[94] * 1000:7.2f} ms   "
+                f"mean {statistics.fmean(values) * 1000:7.2f} ms"
+            )
+        ratio = statistics.median(silk) / statistics.median(base)
+        self.stdout.write(f"  silk overhead: median latency x{ratio:.2f}")
+
+
+def _parse_header(raw: str) -> tuple[str, str]:
+    name, sep, value = raw.partition(":")
+    if not sep:
+        raise CommandError(f"--header {raw!r}: expected 'Name: value'")
+    return name.strip(), value.strip()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(proc: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise CommandError(f"gunicorn exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/health", timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise CommandError("gunicorn did not answer within 60 s")
+
+
+def _timed_get(port: int, path: str, headers: dict[str, str]) -> float:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        response.read()
+        if response.status != 200:
+            raise CommandError(f"GET {path}: HTTP {response.status}")
+    return time.perf_counter() - started

@@ -1,0 +1,87 @@
+"""Prometheus metrics, correct under gunicorn with several workers.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (shelfwise/gunicorn.conf.py sets it), every worker
+writes its samples to files there and ``/metrics`` aggregates them; without it (runserver,
+tests) the process's own registry is served. Labels are bounded: the route pattern (never
+the raw path), the method, and a tenant size tier from a small fixed set.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from perf.conf import perf_settings
+
+REQUEST_LATENCY = Histogram(
+    "shelfwise_http_request_duration_seconds",
+    "Request latency by route pattern, method and tenant size tier.",
+    ["route", "method", "tier"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+REQUEST_QUERIES = Histogram(
+    "shelfwise_http_request_queries",
+    "SQL queries per request by route pattern and method.",
+    ["route", "method"],
+    buckets=(0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 50, 100, 1000),
+)
+HIGH_QUERY_COUNT = Counter(
+    "shelfwise_high_query_count",
+    "Requests past the query-count alert threshold.",
+    ["route", "method"],
+)
+N_PLUS_ONE = Counter(
+    "shelfwise_n_plus_one",
+    "N+1 query patterns detected (logged, not raised).",
+    ["route", "method"],
+)
+
+
+def observe_request(
+    *, route: str, method: str, tier: str, seconds: float, queries: int, alert: bool
+) -> None:
+    REQUEST_LATENCY.labels(route, method, tier).observe(seconds)
+    REQUEST_QUERIES.labels(route, method).observe(queries)
+    if alert:
+        HIGH_QUERY_COUNT.labels(route, method).inc()
+
+
+def record_n_plus_one(labels: dict[str, str], n: int) -> None:
+    N_PLUS_ONE.labels(labels.get("route", "block"), labels.get("method", "-")).inc(n)
+
+
+def render() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format.
+
+    With PERF['METRICS_TOKEN'] set, the scraper must send it as a bearer token. Without a
+    token the endpoint answers only where METRICS_PUBLIC is on (dev, staging); in prod it
+    is a 404 until a token is configured.
+    """
+    conf = perf_settings()
+    if not conf.METRICS:
+        return HttpResponseNotFound()
+    if conf.METRICS_TOKEN:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), conf.METRICS_TOKEN.encode()):
+            return HttpResponse(status=401, headers={"WWW-Authenticate": "Bearer"})
+    elif not conf.METRICS_PUBLIC:
+        return HttpResponseNotFound()
+    return HttpResponse(render(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,153 @@
+"""Record every SQL statement run in a block, per database alias, with a ContextVar.
+
+``record_queries()`` installs ``connection.execute_wrapper`` on every configured
+connection (Django's hook that runs around each cursor execute, the counterpart of
+SQLAlchemy's ``before_cursor_execute``) and collects into the innermost active recordings.
+Recordings nest: an outer one (a test) also sees an inner one's queries (a request).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from django.db import connections
+
+from perf import sql as sqlmod
+from perf.callsite import Origin, describe_origin
+from perf.conf import perf_settings
+
+
+@dataclass
+class Query:
+    alias: str
+    sql: str
+    shape: str
+    duration: float
+
+
+@dataclass
+class Recording:
+    queries: list[Query] = field(default_factory=list)
+    _shape_counts: dict[str, int] = field(default_factory=dict)
+    # Where each repeated shape came from, taken from the stack at its first repeat: the
+    # stack is walked once per repeated shape, never for every query.
+    origins: dict[str, Origin] = field(default_factory=dict)
+    capture_origins: bool = True
+    # Occurrences run under perf.nplusone.allow_repeats(), per shape.
+    allowed_counts: dict[str, int] = field(default_factory=dict)
+    # A request's recording: its N+1s are judged per request, by the middleware.
+    is_request: bool = False
+    # Occurrences that ran inside a request nested in this recording, per shape: counted,
+    # but left to that request's own N+1 check (five requests that each authenticate once
+    # are not an N+1).
+    delegated_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.queries)
+
+    def count_for(self, alias: str) -> int:
+        return sum(1 for q in self.queries if q.alias == alias)
+
+    def time_ms(self, alias: str | None = None) -> float:
+        return 1000 * sum(q.duration for q in self.queries if alias in (None, q.alias))
+
+    def aliases(self) -> list[str]:
+        return sorted({q.alias for q in self.queries})
+
+    def shape_counts(self) -> dict[str, int]:
+        return dict(self._shape_counts)
+
+    def _add(self, query: Query, frame: FrameType, allowed: bool, delegated: bool) -> None:
+        if allowed:
+            self.allowed_counts[query.shape] = self.allowed_counts.get(query.shape, 0) + 1
+        if delegated:
+            self.delegated_counts[query.shape] = self.delegated_counts.get(query.shape, 0) + 1
+        n = self._shape_counts.get(query.shape, 0) + 1
+        self._shape_counts[query.shape] = n
+        if self.capture_origins and n == 2 and query.shape not in self.origins:
+            self.origins[query.shape] = describe_origin(frame, query.sql)
+        self.queries.append(query)
+
+
+_active: ContextVar[tuple[Recording, ...]] = ContextVar("perf_recordings", default=())
+# Substrings of statements allowed to repeat ("*": any), set by allow_repeats().
+allowed_patterns: ContextVar[tuple[str, ...]] = ContextVar("perf_allowed", default=())
+
+
+def _is_allowed(sql: str) -> bool:
+    patterns = allowed_patterns.get()
+    return bool(patterns) and any(p == "*" or p in sql for p in patterns)
+
+
+_SILK_SQL = os.path.join("silk", "sql.py")
+
+
+def _ignored(sql: str, frame: FrameType) -> bool:
+    """Profilers' own statements: silk's tables, and the EXPLAIN silk runs per query."""
+    prefixes = perf_settings().IGNORED_TABLE_PREFIXES
+    if prefixes and any(f'"{p}' in sql or f" {p}" in sql for p in prefixes):
+        return True
+    if sql.lstrip()[:7].upper() == "EXPLAIN":
+        f: FrameType | None = frame
+        while f is not None:
+            if f.f_code.co_filename.endswith(_SILK_SQL):
+                return True
+            f = f.f_back
+    return False
+
+
+def _wrapper(alias: str) -> Callable[..., Any]:
+    def wrapper(
+        execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+    ) -> Any:
+        recordings = _active.get()
+        if not recordings:
+            return execute(sql, params, many, context)
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            duration = time.perf_counter() - started
+            frame = sys._getframe(1)
+            if not _ignored(sql, frame):
+                shape = sqlmod.shape(sql)
+                allowed = _is_allowed(sql)
+                # Recordings are outermost first; a request recording delegates for every
+                # recording outside it.
+                inner_request = False
+                for recording in reversed(recordings):
+                    recording._add(
+                        Query(alias, sql, shape, duration), frame, allowed, inner_request
+                    )
+                    inner_request = inner_request or recording.is_request
+
+    return wrapper
+
+
+@contextmanager
+def record_queries(
+    *, capture_origins: bool = True, is_request: bool = False
+) -> Iterator[Recording]:
+    """Record the block's queries on every database alias."""
+    recording = Recording(capture_origins=capture_origins, is_request=is_request)
+    token = _active.set((*_active.get(), recording))
+    try:
+        with ExitStack() as stack:
+            for alias in connections:
+                conn = connections[alias]
+                if not any(getattr(w, "_perf_wrapper", False) for w in conn.execute_wrappers):
+                    w = _wrapper(alias)
+                    w._perf_wrapper = True  # type: ignore[attr-defined]
+                    stack.enter_context(conn.execute_wrapper(w))
+            yield recording
+    finally:
+        _active.reset(token)

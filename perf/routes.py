@@ -1,0 +1,17 @@
+"""Bounded route labels: the URL pattern of a request, never its raw path."""
+
+from __future__ import annotations
+
+import re
+
+from django.http import HttpRequest
+
+_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+def route_label(request: HttpRequest) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None or not match.route:
+        return "unmatched"
+    route = _CONVERTER.sub(r"{\1}", match.route)
+    return "/" + route.lstrip("^").rstrip("$")

@@ -1,0 +1,104 @@
+"""QueryCountMiddleware over real requests: headers, warnings, metrics, N+1 per request."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from prometheus_client import REGISTRY
+
+from perf.nplusone import NPlusOneError
+from tests.factories import BookFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("perf.tests.urls")]
+
+
+def _perf(**overrides):
+    return override_settings(PERF={**settings.PERF, **overrides})
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_every_response_carries_the_query_count_and_time(client):
+    response = client.get("/queries/3")
+    assert response["X-Query-Count"] == "3"
+    assert float(response["X-Query-Time-Ms"]) > 0
+    assert client.get("/queries/0")["X-Query-Count"] == "0"
+
+
+def test_the_header_is_off_when_disabled(client):
+    with _perf(QUERY_HEADER=False):
+        response = client.get("/queries/2")
+    assert "X-Query-Count" not in response
+
+
+def test_a_request_past_the_warning_threshold_logs_its_top_statements(client, caplog):
+    with _perf(WARN_QUERIES=3):
+        client.get("/queries/4")
+    [record] = [r for r in caplog.records if r.name == "perf.queries"]
+    event = record.msg
+    assert event["event"] == "high_query_count"
+    assert (event["route"], event["method"], event["count"]) == ("/queries/{n}", "GET", 4)
+    assert event["top_statements"] == [{"count": 4, "shape": "SELECT ?"}]
+
+
+def test_past_the_alert_threshold_a_counter_labelled_by_route_pattern_grows(client):
+    name = "shelfwise_high_query_count_total"
+    before = _sample(name, route="/queries/{n}", method="GET")
+    with _perf(ALERT_QUERIES=2):
+        client.get("/queries/3")
+        client.get("/queries/1")  # not past the threshold
+    assert _sample(name, route="/queries/{n}", method="GET") == before + 1
+
+
+def test_latency_and_query_histograms_are_per_route_and_tier(client):
+    before = _sample("shelfwise_http_request_queries_count", route="/queries/{n}", method="GET")
+    client.get("/queries/1")
+    after = _sample("shelfwise_http_request_queries_count", route="/queries/{n}", method="GET")
+    assert after == before + 1
+    assert (
+        _sample(
+            "shelfwise_http_request_duration_seconds_count",
+            route="/queries/{n}",
+            method="GET",
+            tier="none",
+        )
+        >= 1
+    )
+    body = client.get("/metrics").content.decode()
+    assert (
+        'shelfwise_http_request_queries_bucket{le="1.0",method="GET",route="/queries/{n}"}' in body
+    )
+
+
+def test_metrics_need_the_token_when_one_is_set_and_are_hidden_in_prod_without(client):
+    with _perf(METRICS_TOKEN="s3cret"):
+        assert client.get("/metrics").status_code == 401
+        ok = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+    with _perf(METRICS_PUBLIC=False):
+        assert client.get("/metrics").status_code == 404
+
+
+@pytest.mark.allow_repeats("the request's N+1 is the subject of the test")
+def test_an_n_plus_one_in_a_request_raises_in_raise_mode(client, tenant):
+    for _ in range(5):
+        BookFactory(tenant=tenant)
+    with pytest.raises(NPlusOneError, match="GET /lazy"):
+        client.get("/lazy")
+
+
+@pytest.mark.allow_repeats("the request's N+1 is the subject of the test")
+def test_log_mode_answers_logs_and_counts(client, tenant, caplog):
+    for _ in range(5):
+        BookFactory(tenant=tenant)
+    before = _sample("shelfwise_n_plus_one_total", route="/lazy", method="GET")
+    with _perf(NPLUSONE_MODE="log"):
+        response = client.get("/lazy")
+    assert response.status_code == 200
+    [record] = [r for r in caplog.records if r.name == "perf.nplusone"]
+    assert record.msg["relation"] == "catalog.Book.author"
+    assert record.msg["call_site"].startswith("perf/tests/urls.py:")
+    assert _sample("shelfwise_n_plus_one_total", route="/lazy", method="GET") == before + 1

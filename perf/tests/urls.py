@@ -1,0 +1,36 @@
+"""A URLconf for perf's own tests: views with a known number of queries."""
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+
+from perf.metrics import metrics_view
+
+
+def run_queries(request: HttpRequest, n: int) -> JsonResponse:
+    with connection.cursor() as cursor:
+        for i in range(n):
+            cursor.execute("SELECT %s", [i])
+    return JsonResponse({"ran": n})
+
+
+def orm_queries(request: HttpRequest, n: int) -> JsonResponse:
+    from django.contrib.auth.models import Group
+
+    found = [Group.objects.filter(name=f"g{i}").exists() for i in range(n)]
+    return JsonResponse({"found": sum(found)})
+
+
+def lazy_authors(request: HttpRequest) -> JsonResponse:
+    from catalog.models import Book
+
+    return JsonResponse({"authors": [b.author.name for b in Book.objects.all()]})
+
+
+urlpatterns = [
+    path("queries/<int:n>", run_queries),
+    path("orm/<int:n>", orm_queries),
+    path("lazy", lazy_authors),
+    path("metrics", metrics_view),
+    path("silk/", include("silk.urls", namespace="silk")),
+]
