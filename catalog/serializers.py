@@ -8,12 +8,14 @@ from typing import Any
 from rest_framework import serializers
 
 MONEY = {"max_digits": 10, "decimal_places": 2}
-MAX_STOCK = 2_147_483_647  # PostgreSQL integer
+# Far below PostgreSQL's integer limit, so that restoring a cancelled order's copies
+# (at most MAX_ITEMS x MAX_QUANTITY) can never overflow the column.
+MAX_STOCK = 1_000_000
 MAX_GENRES_PER_BOOK = 20
 BULK_MAX_ROWS = 1000
 
 _ISBN_SEPARATORS = re.compile(r"[\s-]")
-_ISBN = re.compile(r"^(?:\d{13}|\d{9}[\dX])$")
+_ISBN = re.compile(r"^(?:[0-9]{13}|[0-9]{9}[0-9X])$")  # ASCII digits only, not \d
 
 
 class StrictCharField(serializers.CharField):
@@ -122,7 +124,10 @@ class BookImportRowSerializer(serializers.Serializer):
     isbn = IsbnField()
     title = StrictCharField(max_length=300)
     price = serializers.DecimalField(**MONEY, min_value=0)
-    stock = serializers.IntegerField(min_value=0, max_value=MAX_STOCK, default=0)
+    stock = serializers.IntegerField(
+        min_value=0, max_value=MAX_STOCK, required=False,
+        help_text="Copies in stock; left out, an existing book keeps its stock (new: 0).",
+    )
     author = StrictCharField(max_length=200, help_text="Author name; created if new.")
     publisher = StrictCharField(max_length=200, help_text="Publisher name; created if new.")
     genres = serializers.ListField(
@@ -131,8 +136,19 @@ class BookImportRowSerializer(serializers.Serializer):
         required=False,
         help_text="Genre names, created if new; when given they replace the book's genres.",
     )
-    published_on = serializers.DateField(allow_null=True, default=None)
-    description = StrictCharField(max_length=20_000, allow_blank=True, default="")
+    published_on = serializers.DateField(
+        allow_null=True, required=False,
+        help_text="Left out, an existing book keeps its date; null clears it.",
+    )
+    description = StrictCharField(
+        max_length=20_000, allow_blank=True, required=False,
+        help_text="Left out, an existing book keeps its description.",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        value["published_on_given"] = "published_on" in value
+        return value
 
 
 def _isbn_key(row: Any) -> str | None:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import ProtectedError
+from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import F, ProtectedError, Value
+from django.db.models.functions import Greatest, Round
 
 from catalog.models import Author, Book, BookGenre, Genre, Publisher
 from catalog.querysets import (
@@ -215,12 +216,17 @@ def book_update(*, tenant: Tenant, book_id: uuid.UUID, **changes: Any) -> None:
 @transaction.atomic
 def book_delete(*, tenant: Tenant, book_id: uuid.UUID) -> None:
     books = BookQuerySet(Book).for_tenant(tenant).filter(pk=book_id)
-    try:
-        deleted, _ = books.delete()
-    except ProtectedError:
-        raise BookInUseError("Orders refer to this book; it cannot be deleted.") from None
-    if not deleted:
+    # Lock first: an order placed meanwhile holds this row until it commits, and its
+    # items then reference the book. After the lock, the PROTECT check sees them.
+    if not books.select_for_update().values_list("pk", flat=True):
         raise Book.DoesNotExist(f"No book {book_id}")
+    in_use = BookInUseError("Orders refer to this book; it cannot be deleted.")
+    try:
+        books.delete()
+    except ProtectedError:
+        raise in_use from None
+    except IntegrityError:  # the foreign key itself, should the check have been raced
+        raise in_use from None
 
 
 # --- Bulk import -------------------------------------------------------------------------
@@ -233,11 +239,13 @@ class BookImportRow:
     price: Decimal
     author: str
     publisher: str
-    stock: int = 0
-    # None leaves an existing book's genres alone; a sequence replaces them.
+    # For the fields below, None (left out of the row) keeps an existing book's value;
+    # a new book then gets 0 copies, no date, an empty description, no genres.
+    stock: int | None = None
     genres: Sequence[str] | None = None
     published_on: dt.date | None = None
-    description: str = ""
+    published_on_given: bool = False  # an explicit null clears the date
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,27 +266,57 @@ class BookImportResult:
 # concurrent imports would otherwise both create "Jane Doe".
 _IMPORT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
-# ISBNs are unique within one request (the serializer checks): ON CONFLICT DO UPDATE
-# cannot touch a row twice in one statement. xmax = 0 marks a freshly inserted row.
-_UPSERT_SQL = """
-INSERT INTO catalog_book AS b
+# Existing rows are locked in id order before they are written, like order placement
+# and cancellation do, so an import and an order touching the same books cannot deadlock.
+_LOCK_EXISTING_SQL = """
+SELECT id, isbn FROM catalog_book WHERE tenant_id = %s AND isbn = ANY(%s)
+ORDER BY id FOR UPDATE
+"""
+
+_ROWS = """unnest(%s::text[], %s::text[], %s::numeric[], %s::integer[], %s::uuid[], %s::uuid[],
+            %s::date[], %s::boolean[], %s::text[])
+     AS r(title, isbn, price, stock, author_id, publisher_id, published_on,
+          published_on_given, description)"""
+
+# Fields a row leaves out (NULL here) keep their value.
+# Only the constant _ROWS fragment is interpolated (S608 is a false positive here).
+_UPDATE_SQL = f"""
+UPDATE catalog_book AS b SET
+    title = r.title,
+    price = r.price,
+    stock = COALESCE(r.stock, b.stock),
+    author_id = r.author_id,
+    publisher_id = r.publisher_id,
+    published_on = CASE WHEN r.published_on_given THEN r.published_on ELSE b.published_on END,
+    description = COALESCE(r.description, b.description)
+FROM {_ROWS}
+WHERE b.tenant_id = %s AND b.isbn = r.isbn
+"""  # noqa: S608
+
+_INSERT_SQL = f"""
+INSERT INTO catalog_book
     (id, tenant_id, title, isbn, price, stock, author_id, publisher_id, published_on,
      description)
-SELECT gen_random_uuid(), %s, r.title, r.isbn, r.price, r.stock, r.author_id,
-       r.publisher_id, r.published_on, r.description
-FROM unnest(%s::text[], %s::text[], %s::numeric[], %s::integer[], %s::uuid[], %s::uuid[],
-            %s::date[], %s::text[])
-     AS r(title, isbn, price, stock, author_id, publisher_id, published_on, description)
-ON CONFLICT (tenant_id, isbn) DO UPDATE SET
-    title = EXCLUDED.title,
-    price = EXCLUDED.price,
-    stock = EXCLUDED.stock,
-    author_id = EXCLUDED.author_id,
-    publisher_id = EXCLUDED.publisher_id,
-    published_on = EXCLUDED.published_on,
-    description = EXCLUDED.description
-RETURNING b.id, b.isbn, (b.xmax = 0) AS inserted
-"""
+SELECT gen_random_uuid(), %s, r.title, r.isbn, r.price, COALESCE(r.stock, 0), r.author_id,
+       r.publisher_id, r.published_on, COALESCE(r.description, '')
+FROM {_ROWS}
+RETURNING id, isbn
+"""  # noqa: S608
+
+
+def _row_arrays(rows: Sequence[BookImportRow], author_ids: dict[str, uuid.UUID],
+                publisher_ids: dict[str, uuid.UUID]) -> list[list[Any]]:
+    return [
+        [row.title for row in rows],
+        [row.isbn for row in rows],
+        [row.price for row in rows],
+        [row.stock for row in rows],
+        [author_ids[row.author] for row in rows],
+        [publisher_ids[row.publisher] for row in rows],
+        [row.published_on for row in rows],
+        [row.published_on_given for row in rows],
+        [row.description for row in rows],
+    ]
 
 
 def _ids_by_name(
@@ -330,21 +368,27 @@ def books_bulk_upsert(*, tenant: Tenant, rows: Sequence[BookImportRow]) -> BookI
         names=(name for row in rows for name in row.genres or ()),
     )
     with connection.cursor() as cursor:
+        # Both statements run whatever the mix of new and existing rows: the query count
+        # never depends on the data.
+        cursor.execute(_LOCK_EXISTING_SQL, [tenant.id, [row.isbn for row in rows]])
+        existing = {isbn: pk for pk, isbn in cursor.fetchall()}
+        updates = [row for row in rows if row.isbn in existing]
+        inserts = [row for row in rows if row.isbn not in existing]
         cursor.execute(
-            _UPSERT_SQL,
-            [
-                tenant.id,
-                [row.title for row in rows],
-                [row.isbn for row in rows],
-                [row.price for row in rows],
-                [row.stock for row in rows],
-                [author_ids[row.author] for row in rows],
-                [publisher_ids[row.publisher] for row in rows],
-                [row.published_on for row in rows],
-                [row.description for row in rows],
-            ],
+            _UPDATE_SQL, [*_row_arrays(updates, author_ids, publisher_ids), tenant.id]
         )
-        returned = cursor.fetchall()
+        try:
+            cursor.execute(
+                _INSERT_SQL, [tenant.id, *_row_arrays(inserts, author_ids, publisher_ids)]
+            )
+        except IntegrityError as exc:
+            # A book created by another request meanwhile; the whole import rolls back.
+            if _is_isbn_conflict(exc):
+                raise IsbnTakenError("An ISBN of this import was added meanwhile; retry.") from None
+            raise
+        inserted = {isbn: pk for pk, isbn in cursor.fetchall()}
+    returned = [(pk, isbn, False) for isbn, pk in existing.items()]
+    returned += [(pk, isbn, True) for isbn, pk in inserted.items()]
     outcome_by_isbn = {
         isbn: BookImportOutcome(pk, isbn, inserted) for pk, isbn, inserted in returned
     }
@@ -362,3 +406,76 @@ def books_bulk_upsert(*, tenant: Tenant, rows: Sequence[BookImportRow]) -> BookI
     books = [outcome_by_isbn[row.isbn] for row in rows]
     created = sum(outcome.created for outcome in books)
     return BookImportResult(created=created, updated=len(books) - created, books=books)
+
+
+# --- Operator bulk edits (the admin's actions) -------------------------------------------
+
+REPRICE_PERCENT_MIN = Decimal("-100")
+REPRICE_PERCENT_MAX = Decimal("1000")
+RESTOCK_MAX = 100_000
+
+
+class BulkEditError(CatalogError):
+    """A bulk edit's argument is out of range, or its result would not fit the column."""
+
+    code = "invalid_bulk_edit"
+
+
+def _books_locked(*, tenant: Tenant, book_ids: Sequence[uuid.UUID]) -> BookQuerySet:
+    """The tenant's books among ``book_ids``, row-locked in id order: the lock order of
+    order placement, so a bulk edit and a concurrent order cannot deadlock."""
+    books = BookQuerySet(Book).for_tenant(tenant).filter(pk__in=list(book_ids))
+    list(books.order_by("pk").select_for_update().values_list("pk", flat=True))
+    return books
+
+
+@transaction.atomic
+def books_reprice(*, tenant: Tenant, book_ids: Sequence[uuid.UUID], percent: Decimal) -> int:
+    """Change the books' prices by ``percent`` (10: +10%, -25: -25%) in one UPDATE.
+
+    Exact numeric arithmetic in PostgreSQL, rounded to cents half away from zero
+    (Decimal's ROUND_HALF_UP), never below 0.00. Other tenants' ids are ignored. Returns
+    the number of books repriced.
+    """
+    if not percent.is_finite() or not REPRICE_PERCENT_MIN <= percent <= REPRICE_PERCENT_MAX:
+        raise BulkEditError(
+            f"The percentage must be between {REPRICE_PERCENT_MIN} and {REPRICE_PERCENT_MAX}."
+        )
+    books = _books_locked(tenant=tenant, book_ids=book_ids)
+    new_price = Greatest(
+        Round(F("price") * Value(Decimal(100) + percent) / Value(Decimal(100)), 2),
+        Value(Decimal("0.00")),
+    )
+    try:
+        with transaction.atomic():
+            return books.update(price=new_price)
+    except DataError:  # numeric(10, 2) overflow
+        raise BulkEditError("A new price would exceed the largest price allowed.") from None
+
+
+@transaction.atomic
+def books_restock(*, tenant: Tenant, book_ids: Sequence[uuid.UUID], quantity: int) -> int:
+    """Add ``quantity`` to each book's stock in one UPDATE; returns the number of books."""
+    if not 1 <= quantity <= RESTOCK_MAX:
+        raise BulkEditError(f"The quantity must be between 1 and {RESTOCK_MAX}.")
+    books = _books_locked(tenant=tenant, book_ids=book_ids)
+    try:
+        with transaction.atomic():
+            return books.update(stock=F("stock") + quantity)
+    except DataError:  # integer overflow
+        raise BulkEditError("A new stock level would exceed the largest stock allowed.") from None
+
+
+_AUTHOR_SEARCH_DOCUMENTS_SQL = _SEARCH_DOCUMENT_SQL + " AND a.id = %s"
+
+
+@transaction.atomic
+def author_rename(*, tenant: Tenant, author_id: uuid.UUID, name: str) -> None:
+    """Rename an author and rebuild the search documents of their books (the author's
+    name is part of each), in two UPDATEs. Unknown or another tenant's author:
+    Author.DoesNotExist."""
+    updated = AuthorQuerySet(Author).for_tenant(tenant).filter(pk=author_id).update(name=name)
+    if not updated:
+        raise Author.DoesNotExist(f"No author {author_id}")
+    with connection.cursor() as cursor:
+        cursor.execute(_AUTHOR_SEARCH_DOCUMENTS_SQL, [tenant.id, tenant.id, author_id])

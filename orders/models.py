@@ -39,11 +39,10 @@ class Order(models.Model):
 
     class Meta:
         indexes = [
-            # Active orders, newest first. INCLUDE (id): the id list of a page (and a
-            # deferred join) is an index-only scan.
+            # Active orders, newest first, id as the tie-break so that pages are stable;
+            # the id list of a page (a deferred join) is an index-only scan.
             models.Index(
-                fields=["tenant", "-created_at"],
-                include=["id"],
+                fields=["tenant", "-created_at", "-id"],
                 condition=~models.Q(status__in=INACTIVE_STATUSES),
                 name="order_tenant_active_created",
             ),

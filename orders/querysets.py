@@ -25,7 +25,7 @@ class OrderQuerySet(TenantScopedQuerySet[Order]):
         return self.exclude(status__in=INACTIVE_STATUSES)
 
     def newest_first(self) -> Self:
-        return self.order_by("-created_at")
+        return self.order_by("-created_at", "-id")
 
     def with_items(self) -> Self:
         """The order's own columns and its items with their book titles: one query for the

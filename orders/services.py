@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,6 +16,7 @@ from catalog.models import Book
 from catalog.querysets import BookQuerySet
 from orders.models import Order, OrderItem, OrderStatus
 from orders.querysets import OrderItemQuerySet, OrderQuerySet
+from perf.nplusone import allow_repeats
 from tenants.errors import ServiceError
 from tenants.models import Tenant, User
 
@@ -124,7 +125,9 @@ WHERE b.id = i.book_id AND b.tenant_id = %s
 """
 
 
-def _idempotent_replay(*, tenant: Tenant, idempotency_key: str, request_hash: str) -> Order | None:
+def _idempotent_replay(
+    *, tenant: Tenant, user: User, idempotency_key: str, request_hash: str
+) -> Order | None:
     with connection.cursor() as cursor:
         cursor.execute(_IDEMPOTENCY_LOCK_SQL, [f"orders.idempotency:{tenant.id}:{idempotency_key}"])
         (acquired,) = cursor.fetchone()
@@ -136,9 +139,12 @@ def _idempotent_replay(*, tenant: Tenant, idempotency_key: str, request_hash: st
         OrderQuerySet(Order)
         .for_tenant(tenant)
         .filter(idempotency_key=idempotency_key)
-        .only("id", "request_hash")
+        .only("id", "user_id", "request_hash")
         .first()
     )
+    if earlier is not None and earlier.user_id != user.id:
+        # Keys are unique per tenant; another user's key is refused, never replayed.
+        raise IdempotencyKeyReusedError("This Idempotency-Key was used by another user.")
     if earlier is not None and earlier.request_hash != request_hash:
         raise IdempotencyKeyReusedError(
             "This Idempotency-Key was used for a different order.",
@@ -166,7 +172,8 @@ def order_place(
     with transaction.atomic():
         if idempotency_key is not None:
             earlier = _idempotent_replay(
-                tenant=tenant, idempotency_key=idempotency_key, request_hash=request_hash
+                tenant=tenant, user=user, idempotency_key=idempotency_key,
+                request_hash=request_hash,
             )
             if earlier is not None:
                 return OrderPlacement(order=earlier, replayed=True)
@@ -258,3 +265,66 @@ def order_cancel(*, tenant: Tenant, order_id: uuid.UUID) -> None:
     with connection.cursor() as cursor:
         cursor.execute(_STOCK_RESTORE_SQL, [order.id, tenant.id, tenant.id])
     orders.filter(pk=order.id).update(status=OrderStatus.CANCELLED)
+
+
+# --- Operator bulk status changes (the admin's actions) ----------------------------------
+
+# Shipping is the next step of an open order. No payment step exists yet (the API places
+# orders as pending), so pending orders ship as paid ones do, the same statuses that
+# CANCELLABLE allows. Shipped orders are done, a cancelled order's stock is back on the
+# shelf (shipping it would ship goods no longer taken from stock), archived ones are closed.
+SHIPPABLE = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
+
+
+@transaction.atomic
+def orders_mark_shipped(*, tenant: Tenant, order_ids: Sequence[uuid.UUID]) -> int:
+    """Mark the pending or paid orders among ``order_ids`` shipped, in one UPDATE; the
+    others (and other tenants' ids) are left alone. Returns the number shipped.
+
+    The rows are locked in id order first, so two bulk changes over overlapping orders
+    cannot deadlock; a cancellation committed meanwhile is re-checked by the WHERE.
+    """
+    orders = OrderQuerySet(Order).for_tenant(tenant).filter(
+        pk__in=list(order_ids), status__in=SHIPPABLE
+    )
+    list(orders.order_by("pk").select_for_update().values_list("pk", flat=True))
+    return orders.update(status=OrderStatus.SHIPPED)
+
+
+@transaction.atomic
+def orders_cancel(*, tenant: Tenant, order_ids: Sequence[uuid.UUID]) -> int:
+    """Cancel the pending or paid orders among ``order_ids`` with ``order_cancel`` (stock
+    restored), all or none; the others are left alone. Returns the number cancelled.
+
+    Every lock is taken up front in the order placement and order_cancel use: the
+    orders by id, then all their books by id. Each order_cancel then locks rows that this
+    transaction already holds, so it never waits on a lock out of order. Its queries
+    repeat once per order by design: a few per order, for a rare operator action.
+    """
+    orders = OrderQuerySet(Order).for_tenant(tenant)
+    cancellable = list(
+        orders.filter(pk__in=list(order_ids), status__in=CANCELLABLE)
+        .order_by("pk")
+        .select_for_update()
+        .values_list("pk", flat=True)
+    )
+    if not cancellable:
+        return 0
+    item_book_ids = (
+        OrderItemQuerySet(OrderItem)
+        .for_tenant(tenant)
+        .filter(order_id__in=cancellable)
+        .values("book_id")
+    )
+    list(
+        BookQuerySet(Book)
+        .for_tenant(tenant)
+        .filter(pk__in=Subquery(item_book_ids))
+        .order_by("pk")
+        .select_for_update()
+        .values_list("pk", flat=True)
+    )
+    with allow_repeats("orders_cancel runs order_cancel once per order", match="FOR UPDATE"):
+        for order_id in cancellable:
+            order_cancel(tenant=tenant, order_id=order_id)
+    return len(cancellable)

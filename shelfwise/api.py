@@ -289,7 +289,11 @@ def _decode_cursor(token: str, model_field: Any, model: type[Model]) -> tuple[bo
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = orjson.loads(raw)
         backwards = data["b"]
-        value = model_field.to_python(data["v"])
+        # clean(), not to_python(): also the field's validators (max_digits, max_length),
+        # so a doctored cursor cannot send PostgreSQL a value it rejects.
+        value = model_field.clean(data["v"], None)
+        if isinstance(value, str) and "\x00" in value:
+            raise invalid
         pk = model._meta.pk.to_python(data["id"])
     except (binascii.Error, ValueError, TypeError, KeyError, orjson.JSONDecodeError):
         raise invalid from None

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -106,6 +107,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 # --- Errors raised by Django outside DRF -------------------------------------------------
 
 
+@csrf_exempt  # a JSON 404 for any method, not a CSRF 403 page
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Catch-all for unknown ``/api/`` paths (a JSON 404 even with DEBUG on)."""
     return JsonResponse(error_body("not_found", "Not found."), status=404)

@@ -277,7 +277,9 @@ LOGGING = {
 # --- django-silk (staging) ---------------------------------------------------------------
 
 SILKY_AUTHENTICATION = True  # /silk/ needs a logged-in user ...
-SILKY_AUTHORISATION = True  # ... who is staff (silk's default permission check)
+SILKY_AUTHORISATION = True  # ... allowed by SILKY_PERMISSIONS:
+# superusers only: operators are staff, and silk's pages hold every tenant's requests.
+SILKY_PERMISSIONS = lambda user: user.is_superuser  # noqa: E731
 SILKY_INTERCEPT_PERCENT = _env_int("SILKY_INTERCEPT_PERCENT", 10)
 SILKY_MAX_RECORDED_REQUESTS = _env_int("SILKY_MAX_RECORDED_REQUESTS", 10_000)
 SILKY_MAX_RECORDED_REQUESTS_CHECK_PERCENT = 10

@@ -19,7 +19,7 @@ EXPECTED_INDEXES = {
     "book_tenant_search_gin": "USING gin (tenant_id, search_document)",
     "book_tenant_isbn_uniq": "UNIQUE INDEX book_tenant_isbn_uniq ON public.catalog_book "
     "USING btree (tenant_id, isbn)",
-    "order_tenant_active_created": "USING btree (tenant_id, created_at DESC) INCLUDE (id) "
+    "order_tenant_active_created": "USING btree (tenant_id, created_at DESC, id DESC) "
     "WHERE (NOT ((status)::text = ANY ((ARRAY['cancelled'::character varying, "
     "'archived'::character varying])::text[])))",
     "order_tenant_status": "USING btree (tenant_id, status, created_at DESC)",

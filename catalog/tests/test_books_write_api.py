@@ -25,9 +25,10 @@ pytestmark = [
 ]
 
 # Authentication; the advisory lock; authors, publishers, genres: look up and create the
-# missing (2 each); the upsert; genre links: delete and insert; the search documents.
+# missing (2 each); lock existing books in id order, update them, insert the new ones;
+# genre links: delete and insert; the search documents.
 # Plus the savepoint pair of the test's transaction (BEGIN/COMMIT in production).
-BULK_BUDGET = 1 + 1 + 6 + 1 + 2 + 1 + 2
+BULK_BUDGET = 1 + 1 + 6 + 3 + 2 + 1 + 2
 
 
 def valid_book(tenant, **overrides):
@@ -245,6 +246,24 @@ def test_bulk_import_query_count_does_not_grow_with_rows(operator, tenant, n_row
         response = operator.post("/api/v2/books/bulk", import_rows(n_rows))
     assert response.status_code == 200
     assert Book.objects.filter(tenant=tenant).count() == n_rows
+
+
+def test_bulk_import_keeps_the_fields_a_row_leaves_out(operator, tenant):
+    [row] = import_rows(1)
+    row |= {"stock": 25, "published_on": "2001-02-03", "description": "Kept."}
+    assert operator.post("/api/v2/books/bulk", [row]).status_code == 200
+    # A price-only update: stock, date and description stay as they were.
+    update = {k: row[k] for k in ("isbn", "title", "author", "publisher")} | {"price": "1.50"}
+    response = operator.post("/api/v2/books/bulk", [update])
+    assert response.json()["updated"] == 1
+    book = Book.objects.get(tenant=tenant, isbn=row["isbn"])
+    assert (book.price, book.stock, str(book.published_on), book.description) == (
+        Decimal("1.50"), 25, "2001-02-03", "Kept."
+    )
+    # An explicit null clears the date.
+    operator.post("/api/v2/books/bulk", [update | {"published_on": None}])
+    book.refresh_from_db()
+    assert book.published_on is None and book.stock == 25
 
 
 def test_bulk_import_is_all_or_nothing_with_a_per_row_report(operator, tenant):

@@ -351,3 +351,15 @@ def test_members_of_a_tenant_share_its_orders(member, tenant):
     book = BookFactory(tenant=tenant)
     order_id = colleague.post("/api/v2/orders", items_body((book, 1))).json()["id"]
     assert member.get(f"/api/v2/orders/{order_id}").status_code == 200
+
+
+def test_another_users_key_is_refused_not_replayed(member, tenant):
+    book = BookFactory(tenant=tenant, stock=5)
+    body = items_body((book, 1))
+    first = member.post("/api/v2/orders", body, headers={"Idempotency-Key": "shared-key"})
+    assert first.status_code == 201
+    colleague = client_for(UserFactory(tenant=tenant))
+    response = colleague.post("/api/v2/orders", body, headers={"Idempotency-Key": "shared-key"})
+    assert response.status_code == 422
+    assert first.json()["id"] not in response.content.decode()
+    assert Order.objects.filter(tenant=tenant).count() == 1
