@@ -1,0 +1,83 @@
+"""ShelfWise shoppers: the seeded tenant mix browsing, viewing, searching and ordering.
+
+Each simulated user belongs to one tenant for its whole life, drawn with the tenant's
+``weight`` from the load data (sqrt of the catalog size: big shops busier, not
+proportionally). Tasks: browse 10 (pages 1..10 of 50, never past the tenant's last page),
+view 5, search 2 (terms from real titles), order 1 (one copy of a book that had plenty of
+stock, so orders succeed and a 409 is a real failure). Requests are named by route so that
+stats group by endpoint.
+
+    .venv/bin/python manage.py loadtest --scenario smoke          # prepares data and server
+    # or by hand, against a running server:
+    .venv/bin/python manage.py loadtest --prepare-only --data-file /tmp/load.json
+    SHELFWISE_LOAD_DATA=/tmp/load.json .venv/bin/locust -f locust/locustfile.py \\
+        --host http://127.0.0.1:8000
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from locust import FastHttpUser, between, task
+from shelfwise_load import bearer, check, load_data
+
+
+class ShopperUser(FastHttpUser):
+    wait_time = between(0.5, 1.5)
+
+    tenant: dict[str, Any]
+
+    def on_start(self) -> None:
+        tenants = load_data()["tenants"]
+        self.tenant = random.choices(tenants, weights=[t["weight"] for t in tenants])[0]  # noqa: S311
+        self.headers = bearer(self.tenant["token"])
+
+    @task(10)
+    def browse(self) -> None:
+        page = random.randint(1, self.tenant["pages"])  # noqa: S311
+        with self.client.get(
+            f"/api/v2/books?page={page}&limit=50",
+            name="/api/v2/books",
+            headers=self.headers,
+            catch_response=True,
+        ) as response:
+            check(response, 200)
+
+    @task(5)
+    def view(self) -> None:
+        book_id = random.choice(self.tenant["book_ids"])  # noqa: S311
+        with self.client.get(
+            f"/api/v2/books/{book_id}",
+            name="/api/v2/books/{id}",
+            headers=self.headers,
+            catch_response=True,
+        ) as response:
+            check(response, 200)
+
+    @task(2)
+    def search(self) -> None:
+        term = random.choice(self.tenant["search_terms"])  # noqa: S311
+        with self.client.get(
+            "/api/v2/books/search",
+            params={"q": term},
+            name="/api/v2/books/search",
+            headers=self.headers,
+            catch_response=True,
+        ) as response:
+            check(response, 200)
+
+    @task(1)
+    def order(self) -> None:
+        books = self.tenant["order_book_ids"]
+        if not books:
+            return
+        payload = {"items": [{"book_id": random.choice(books), "quantity": 1}]}  # noqa: S311
+        with self.client.post(
+            "/api/v2/orders",
+            json=payload,
+            name="/api/v2/orders",
+            headers=self.headers,
+            catch_response=True,
+        ) as response:
+            check(response, 201)

@@ -1,0 +1,175 @@
+"""Per-endpoint statistics from the recorder's raw samples, and their JSON form.
+
+Percentiles interpolate linearly between the two nearest samples (numpy's default,
+Hyndman-Fan type 7) over unrounded response times. The table's p50/p95/p99/max cover
+the whole run; the gate compares ``gate_p99``: the warm-up is dropped, the rest of the
+run is cut into ``rounds`` equal time windows, and the median of the rounds' p99 is kept,
+so that one noisy stretch (a neighbour's burst on a shared machine) moves one round,
+not the result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATS_VERSION = 1
+TOTAL = "Aggregated"
+# A round's p99 needs this many samples to mean more than its maximum; an endpoint with
+# fewer measured requests gets fewer rounds (one: the p99 of everything after warm-up).
+MIN_ROUND_SAMPLES = 100
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) of values, linear between closest ranks; values need not be
+    sorted."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass
+class EndpointStats:
+    name: str
+    requests: int
+    failures: int
+    rps: float
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    mean_queries: float | None
+    # The median query count of successful responses: deterministic per endpoint (the
+    # mean also counts rare extra writes such as a token's last-used stamp).
+    queries: int | None
+    measured: int  # samples after the warm-up
+    round_p99: list[float] = field(default_factory=list)
+    gate_p99: float | None = None
+
+
+@dataclass
+class RunStats:
+    scenario: str
+    users: int
+    spawn_rate: float
+    run_time_s: float
+    duration_s: float
+    warmup_s: float
+    rounds: int
+    endpoints: dict[str, EndpointStats]
+    total: EndpointStats
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["version"] = STATS_VERSION
+        return data
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunStats:
+        version = data.get("version")
+        if version != STATS_VERSION:
+            raise ValueError(f"stats format {version!r}; expected {STATS_VERSION}")
+        fields = {k: v for k, v in data.items() if k != "version"}
+        fields["endpoints"] = {k: EndpointStats(**v) for k, v in data["endpoints"].items()}
+        fields["total"] = EndpointStats(**data["total"])
+        return cls(**fields)
+
+    @classmethod
+    def load(cls, path: Path) -> RunStats:
+        return cls.from_json(json.loads(path.read_text()))
+
+
+Sample = Sequence[Any]  # (start epoch seconds, ms, queries or None, ok 1/0)
+
+
+def _endpoint(
+    name: str,
+    rows: Sequence[Sample],
+    *,
+    duration: float,
+    window: tuple[float, float],
+    rounds: int,
+) -> EndpointStats:
+    times = [float(r[1]) for r in rows]
+    counts = [int(r[2]) for r in rows if r[2] is not None and r[3]]
+    start, end = window
+    measured = [r for r in rows if start <= r[0] < end]
+    round_p99: list[float] = []
+    n_rounds = max(1, min(rounds, len(measured) // MIN_ROUND_SAMPLES))
+    if measured and end > start:
+        width = (end - start) / n_rounds
+        buckets: list[list[float]] = [[] for _ in range(n_rounds)]
+        for r in measured:
+            buckets[min(n_rounds - 1, int((r[0] - start) / width))].append(float(r[1]))
+        round_p99 = [round(percentile(b, 0.99), 3) for b in buckets if b]
+    gate_p99 = statistics.median(round_p99) if round_p99 else None
+    return EndpointStats(
+        name=name,
+        requests=len(rows),
+        failures=sum(1 for r in rows if not r[3]),
+        rps=round(len(rows) / duration, 3) if duration > 0 else 0.0,
+        p50=round(percentile(times, 0.50), 3),
+        p95=round(percentile(times, 0.95), 3),
+        p99=round(percentile(times, 0.99), 3),
+        max=round(max(times), 3),
+        mean_queries=round(statistics.fmean(counts), 3) if counts else None,
+        queries=statistics.median_low(counts) if counts else None,
+        measured=len(measured),
+        round_p99=round_p99,
+        gate_p99=round(gate_p99, 3) if gate_p99 is not None else None,
+    )
+
+
+def summarize(
+    payload: dict[str, Any],
+    *,
+    scenario: str,
+    users: int,
+    spawn_rate: float,
+    run_time_s: float,
+    warmup_s: float,
+    rounds: int,
+    meta: dict[str, Any] | None = None,
+) -> RunStats:
+    """RunStats from the recorder's JSON payload."""
+    endpoints: dict[str, list[Sample]] = payload.get("endpoints") or {}
+    all_rows = [row for rows in endpoints.values() for row in rows]
+    if not all_rows:
+        raise ValueError("the load test recorded no requests")
+    first = min(float(r[0]) for r in all_rows)
+    started = float(payload.get("started") or first)
+    stopped = float(payload.get("stopped") or max(float(r[0]) for r in all_rows))
+    duration = max(stopped - started, 1e-9)
+    window = (started + warmup_s, stopped)
+    args = {"duration": duration, "window": window, "rounds": max(1, rounds)}
+    return RunStats(
+        scenario=scenario,
+        users=users,
+        spawn_rate=spawn_rate,
+        run_time_s=run_time_s,
+        duration_s=round(duration, 3),
+        warmup_s=warmup_s,
+        rounds=max(1, rounds),
+        endpoints={name: _endpoint(name, rows, **args) for name, rows in sorted(endpoints.items())},
+        total=_endpoint(TOTAL, all_rows, **args),
+        meta=dict(meta or {}),
+    )
+
+
+def load_samples(path: Path) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(path.read_text())
+    return payload

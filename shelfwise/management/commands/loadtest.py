@@ -1,0 +1,299 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from perf.loadtest import gate
+from perf.loadtest.report import format_table
+from perf.loadtest.runner import LocustRun, Scenario, ServerProcess, free_port
+from perf.loadtest.stats import RunStats, load_samples, summarize
+from shelfwise import loaddata
+from shelfwise.embedded_db import server_at
+
+ROOT = Path(settings.BASE_DIR)
+LOCUSTFILE = ROOT / "locust" / "locustfile.py"
+BULK_IMPORT = ROOT / "locust" / "bulk_import.py"
+GUNICORN_CONFIG = ROOT / "shelfwise" / "gunicorn.conf.py"
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("smoke", 10, 5, "25s", (LOCUSTFILE,), "CI-sized: every endpoint, briefly",
+                 rounds=3),
+        Scenario("normal", 50, 5, "5m", (LOCUSTFILE,), "a normal day"),
+        Scenario("peak", 150, 15, "10m", (LOCUSTFILE,), "a sale: three times the users"),
+        Scenario("onboarding", 50, 5, "5m", (LOCUSTFILE, BULK_IMPORT),
+                 "a normal day while one operator bulk-imports a new tenant's catalog"),
+    )
+}  # fmt: skip
+
+# Queries per request, exactly: the median X-Query-Count of each endpoint (a token's
+# occasional last-used stamp adds one to a few requests). Changing one is a decision.
+QUERY_BUDGETS: dict[str, int] = {
+    "GET /api/v2/books": 4,
+    "GET /api/v2/books/{id}": 3,
+    "GET /api/v2/books/search": 4,
+    "POST /api/v2/orders": 7,
+    "POST /api/v2/books/bulk": 9,
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Load-test ShelfWise with locust: the seeded tenant mix browsing, viewing, "
+        "searching and ordering (and bulk-importing in `onboarding`). Starts gunicorn on a "
+        "free 127.0.0.1 port unless --host is given, prints p50/p95/p99 and queries per "
+        "request per endpoint, writes stats JSON and locust's HTML report, and gates "
+        "failures, query counts and p99 against --baseline."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="smoke")
+        parser.add_argument("--users", type=int, help="override the scenario's users")
+        parser.add_argument("--spawn-rate", type=float, help="users started per second")
+        parser.add_argument("--run-time", help="e.g. 30s, 5m (locust's format)")
+        parser.add_argument("--warmup", type=float, help="seconds left out of the gate p99")
+        parser.add_argument("--rounds", type=int, help="rounds whose median p99 is gated")
+        parser.add_argument(
+            "--host",
+            help="a running server sharing this database (tokens are issued here); "
+            "default: start gunicorn on a free loopback port and stop it afterwards",
+        )
+        parser.add_argument("--workers", type=int, help="gunicorn workers when started here")
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=0,
+            help="locust's distributed mode: a master and this many worker processes",
+        )
+        parser.add_argument(
+            "--out",
+            type=Path,
+            help="report folder (default reports/loadtest/<timestamp>-<scenario>)",
+        )
+        parser.add_argument("--baseline", type=Path, help="stats JSON to gate against")
+        parser.add_argument("--save-baseline", type=Path, help="write this run's stats here")
+        parser.add_argument(
+            "--attempts",
+            type=int,
+            help="with --baseline: measure up to this many times while only p99 fails, and "
+            "fail an endpoint only if every attempt does (default 3; 1 without --baseline)",
+        )
+        parser.add_argument("--max-ratio", type=float, default=gate.GatePolicy.max_ratio)
+        parser.add_argument(
+            "--noise-floor-ms",
+            type=float,
+            default=gate.GatePolicy.noise_floor_ms,
+            help="a p99 rise must also exceed this many ms to fail the gate",
+        )
+        parser.add_argument(
+            "--prepare-only",
+            action="store_true",
+            help="only write the load data (tokens stay valid) for the plain locust CLI",
+        )
+        parser.add_argument("--data-file", type=Path, help="where --prepare-only writes")
+        parser.add_argument(
+            "--from-stats",
+            type=Path,
+            help="run nothing: print and gate this stats JSON (a saved run) instead",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            scenario = SCENARIOS[options["scenario"]].with_overrides(
+                users=options["users"],
+                spawn_rate=options["spawn_rate"],
+                run_time=options["run_time"],
+                warmup_s=options["warmup"],
+                rounds=options["rounds"],
+            )
+            scenario.run_time_s  # noqa: B018 - validates --run-time
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if scenario.users < 1 or scenario.spawn_rate <= 0 or scenario.rounds < 1:
+            raise CommandError("--users, --spawn-rate and --rounds must be positive")
+        if options["prepare_only"]:
+            self._prepare_only(scenario, options["data_file"])
+            return
+        if options["from_stats"]:
+            stats = _load_stats(options["from_stats"])
+            self.stdout.write(format_table(stats))
+            baseline = _load_stats(options["baseline"]) if options["baseline"] else None
+            self._report(self._check(stats, options, baseline), with_baseline=bool(baseline))
+            return
+
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        out: Path = options["out"] or ROOT / "reports" / "loadtest" / f"{stamp}-{scenario.name}"
+        baseline = _load_stats(options["baseline"]) if options["baseline"] else None
+        attempts = options["attempts"] or (3 if baseline else 1)
+        # Endpoints whose p99 failed the gate in every attempt so far.
+        slow: set[str] | None = None
+        for attempt in range(1, attempts + 1):
+            folder = out if attempt == 1 else out / f"attempt-{attempt}"
+            stats = self._measure(scenario, options, folder, stamp)
+            result = self._check(stats, options, baseline)
+            slow = set(result.latency) if slow is None else slow & set(result.latency)
+            if result.problems or not slow or attempt == attempts:
+                break
+            self.stdout.write(
+                f"p99 over the gate for {', '.join(sorted(slow))}: noise or a regression? "
+                f"Measuring again (attempt {attempt + 1} of {attempts}).\n"
+            )
+        result.latency = {
+            name: f"{message} (in {attempt} of {attempt} attempts)"
+            for name, message in result.latency.items()
+            if name in (slow or set())
+        }
+        if options["save_baseline"]:
+            stats.save(options["save_baseline"])
+            self.stdout.write(f"Baseline written to {options['save_baseline']}")
+        self._report(result, with_baseline=baseline is not None)
+
+    def _measure(
+        self, scenario: Scenario, options: dict[str, Any], out: Path, stamp: str
+    ) -> RunStats:
+        out.mkdir(parents=True, exist_ok=True)
+        self.stdout.write(
+            f"Scenario {scenario.name} ({scenario.description}): {scenario.users} users, "
+            f"spawn {scenario.spawn_rate:g}/s, {scenario.run_time}; reports in {out}"
+        )
+        prepared = loaddata.prepare(onboarding=BULK_IMPORT in scenario.locustfiles)
+        data_path = out / "load_data.json"
+        data_path.write_text(json.dumps(prepared.data, indent=2))
+        data_path.chmod(0o600)  # live tokens until the run ends
+        tenants = prepared.data["tenants"]
+        self.stdout.write(
+            "Load data: "
+            + ", ".join(f"{t['slug']} ({t['books']:,} books, w {t['weight']:g})" for t in tenants)
+        )
+        try:
+            exit_code = self._run(scenario, options, out, data_path)
+        finally:
+            loaddata.revoke(prepared.token_ids)
+        if exit_code != 0:
+            raise CommandError(f"locust exited with status {exit_code}; see {out / 'locust.log'}")
+
+        stats = summarize(
+            load_samples(out / "samples.json"),
+            scenario=scenario.name,
+            users=scenario.users,
+            spawn_rate=scenario.spawn_rate,
+            run_time_s=scenario.run_time_s,
+            warmup_s=scenario.effective_warmup_s,
+            rounds=scenario.rounds,
+            meta={"host": options["host"] or "gunicorn (started here)", "started_at": stamp,
+                  "processes": options["processes"]},
+        )  # fmt: skip
+        stats.save(out / "stats.json")
+        self.stdout.write("")
+        self.stdout.write(format_table(stats))
+        self.stdout.write(f"\nReports: {out / 'stats.json'}, {out / 'report.html'}")
+        return stats
+
+    def _run(self, scenario: Scenario, options: dict[str, Any], out: Path, data_path: Path) -> int:
+        run_args = {
+            "scenario": scenario,
+            "out_dir": out,
+            "processes": options["processes"],
+            "env": {loaddata.DATA_ENV: str(data_path)},
+            "python_path": (ROOT,),
+        }
+        if options["host"]:
+            return LocustRun(host=options["host"].rstrip("/"), **run_args).run()
+        port = free_port()
+        host = f"http://127.0.0.1:{port}"
+        with self._server(port, options["workers"], out):
+            self.stdout.write(f"Server: gunicorn on {host} (log: {out / 'server.log'})")
+            self.stdout.flush()
+            return LocustRun(host=host, **run_args).run()
+
+    def _server(self, port: int, workers: int | None, out: Path) -> ServerProcess:
+        env = dict(os.environ)
+        env["DATABASE_URL"] = _database_url()
+        # Measure the app, not the debug machinery (DEBUG keeps every query in memory);
+        # the profile (and so X-Query-Count and N+1 detection) stays as configured.
+        env.setdefault("DJANGO_DEBUG", "0")
+        env.setdefault("GUNICORN_LOG_LEVEL", "warning")
+        argv = [
+            sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG),
+            "--bind", f"127.0.0.1:{port}",
+        ]  # fmt: skip
+        if workers:
+            argv += ["--workers", str(workers)]
+        return ServerProcess(
+            argv,
+            env=env,
+            health_url=f"http://127.0.0.1:{port}/api/v2/health",
+            log_path=out / "server.log",
+        )
+
+    def _check(
+        self, stats: RunStats, options: dict[str, Any], baseline: RunStats | None
+    ) -> gate.GateResult:
+        result = gate.check_failures(stats)
+        result.extend(gate.check_budgets(stats, QUERY_BUDGETS))
+        if baseline is not None:
+            policy = gate.GatePolicy(
+                max_ratio=options["max_ratio"], noise_floor_ms=options["noise_floor_ms"]
+            )
+            result.extend(gate.compare(stats, baseline, policy))
+        return result
+
+    def _report(self, result: gate.GateResult, *, with_baseline: bool) -> None:
+        for note in result.notes:
+            self.stdout.write(f"  note: {note}")
+        for message in result.messages():
+            self.stderr.write(f"  {message}")
+        if not result.passed:
+            raise CommandError(f"load test gate failed: {len(result.messages())} problem(s)")
+        checked = "failures, query budgets" + (", baseline" if with_baseline else "")
+        self.stdout.write(self.style.SUCCESS(f"Gate passed ({checked})."))
+
+    def _prepare_only(self, scenario: Scenario, data_file: Path | None) -> None:
+        if data_file is None:
+            raise CommandError("--prepare-only needs --data-file FILE")
+        prepared = loaddata.prepare(onboarding=BULK_IMPORT in scenario.locustfiles)
+        data_file.parent.mkdir(parents=True, exist_ok=True)
+        data_file.write_text(json.dumps(prepared.data, indent=2))
+        data_file.chmod(0o600)
+        files = ",".join(str(p.relative_to(ROOT)) for p in scenario.locustfiles)
+        self.stdout.write(f"Load data written to {data_file} (its tokens stay valid).")
+        self.stdout.write(
+            f"  {loaddata.DATA_ENV}={data_file} .venv/bin/locust -f {files} "
+            "--host http://127.0.0.1:8000"
+        )
+
+
+def _load_stats(path: Path) -> RunStats:
+    try:
+        return RunStats.load(path)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise CommandError(f"cannot read stats {path}: {exc}") from None
+
+
+def _database_url() -> str:
+    """The database this process uses, as a URL for the server's workers.
+
+    For the embedded server: connect through the server this process holds (workers are
+    not its owners, so they never stop it), to the database this process uses (the test
+    database, under pytest).
+    """
+    db = connection.settings_dict
+    if not settings.DATABASE_URL:
+        url: str = server_at(settings.EMBEDDED_POSTGRES_ROOT).acquire().url(database=db["NAME"])
+        return url
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(db.get("PASSWORD") or "", safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = quote(db.get("HOST") or "", safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{quote(db['NAME'], safe='')}"
