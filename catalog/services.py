@@ -413,6 +413,8 @@ def books_bulk_upsert(*, tenant: Tenant, rows: Sequence[BookImportRow]) -> BookI
 REPRICE_PERCENT_MIN = Decimal("-100")
 REPRICE_PERCENT_MAX = Decimal("1000")
 RESTOCK_MAX = 100_000
+# The largest stock a book may have: catalog.serializers.MAX_STOCK, the API's cap.
+STOCK_LIMIT = 1_000_000
 
 
 class BulkEditError(CatalogError):
@@ -421,12 +423,12 @@ class BulkEditError(CatalogError):
     code = "invalid_bulk_edit"
 
 
-def _books_locked(*, tenant: Tenant, book_ids: Sequence[uuid.UUID]) -> BookQuerySet:
-    """The tenant's books among ``book_ids``, row-locked in id order: the lock order of
-    order placement, so a bulk edit and a concurrent order cannot deadlock."""
+def _books_locked(*, tenant: Tenant, book_ids: Sequence[uuid.UUID]) -> tuple[BookQuerySet, int]:
+    """The tenant's books among ``book_ids`` and their number, row-locked in id order: the
+    lock order of order placement, so a bulk edit and a concurrent order cannot deadlock."""
     books = BookQuerySet(Book).for_tenant(tenant).filter(pk__in=list(book_ids))
-    list(books.order_by("pk").select_for_update().values_list("pk", flat=True))
-    return books
+    locked = list(books.order_by("pk").select_for_update().values_list("pk", flat=True))
+    return books, len(locked)
 
 
 @transaction.atomic
@@ -441,7 +443,7 @@ def books_reprice(*, tenant: Tenant, book_ids: Sequence[uuid.UUID], percent: Dec
         raise BulkEditError(
             f"The percentage must be between {REPRICE_PERCENT_MIN} and {REPRICE_PERCENT_MAX}."
         )
-    books = _books_locked(tenant=tenant, book_ids=book_ids)
+    books, _ = _books_locked(tenant=tenant, book_ids=book_ids)
     new_price = Greatest(
         Round(F("price") * Value(Decimal(100) + percent) / Value(Decimal(100)), 2),
         Value(Decimal("0.00")),
@@ -455,15 +457,17 @@ def books_reprice(*, tenant: Tenant, book_ids: Sequence[uuid.UUID], percent: Dec
 
 @transaction.atomic
 def books_restock(*, tenant: Tenant, book_ids: Sequence[uuid.UUID], quantity: int) -> int:
-    """Add ``quantity`` to each book's stock in one UPDATE; returns the number of books."""
+    """Add ``quantity`` to each book's stock in one UPDATE; returns the number of books.
+
+    All or none: if a book would pass STOCK_LIMIT (the API's cap, which keeps a restoring
+    cancellation clear of integer overflow), nothing changes."""
     if not 1 <= quantity <= RESTOCK_MAX:
         raise BulkEditError(f"The quantity must be between 1 and {RESTOCK_MAX}.")
-    books = _books_locked(tenant=tenant, book_ids=book_ids)
-    try:
-        with transaction.atomic():
-            return books.update(stock=F("stock") + quantity)
-    except DataError:  # integer overflow
-        raise BulkEditError("A new stock level would exceed the largest stock allowed.") from None
+    books, locked = _books_locked(tenant=tenant, book_ids=book_ids)
+    updated = books.filter(stock__lte=STOCK_LIMIT - quantity).update(stock=F("stock") + quantity)
+    if updated != locked:  # raising rolls the UPDATE back
+        raise BulkEditError(f"A book's stock would pass {STOCK_LIMIT:,}; no stock changed.")
+    return updated
 
 
 _AUTHOR_SEARCH_DOCUMENTS_SQL = _SEARCH_DOCUMENT_SQL + " AND a.id = %s"

@@ -284,8 +284,8 @@ def orders_mark_shipped(*, tenant: Tenant, order_ids: Sequence[uuid.UUID]) -> in
     The rows are locked in id order first, so two bulk changes over overlapping orders
     cannot deadlock; a cancellation committed meanwhile is re-checked by the WHERE.
     """
-    orders = OrderQuerySet(Order).for_tenant(tenant).filter(
-        pk__in=list(order_ids), status__in=SHIPPABLE
+    orders = (
+        OrderQuerySet(Order).for_tenant(tenant).filter(pk__in=list(order_ids), status__in=SHIPPABLE)
     )
     list(orders.order_by("pk").select_for_update().values_list("pk", flat=True))
     return orders.update(status=OrderStatus.SHIPPED)
