@@ -362,9 +362,11 @@ def seed_tenant(
 
         n_publishers = min(40, max(2, n_books // 1000))
         publisher_ids = [new_id() for _ in range(n_publishers)]
+        # Distinct names: a tenant has one "Quill Press", as in life.
+        names = [f"{w} {k}" for w in PUBLISHER_WORDS for k in PUBLISHER_KINDS]
         publisher_rows = [
-            (p, tenant.id, f"{rng.choice(PUBLISHER_WORDS)} {rng.choice(PUBLISHER_KINDS)}")
-            for p in publisher_ids
+            (p, tenant.id, name)
+            for p, name in zip(publisher_ids, rng.sample(names, n_publishers), strict=True)
         ]
         _copy("catalog_publisher", ("id", "tenant_id", "name"), publisher_rows)
         report.publishers = len(publisher_rows)

@@ -138,6 +138,9 @@ MIDDLEWARE = [
     *(["silk.middleware.SilkyMiddleware"] if SILK_ENABLED else []),
     "perf.middleware.QueryCountMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The admin's static files, from gunicorn itself (collected in the image; found in
+    # the apps in dev).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -176,7 +179,19 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Collected (`collectstatic`, in the Docker image) only for prod.
+STATIC_ROOT = BASE_DIR / "staticfiles" if IS_PROD else None
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        # prod serves hashed, compressed files collected into the image (Dockerfile).
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if IS_PROD
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Elsewhere nothing is collected: serve straight from the apps' static folders.
+WHITENOISE_USE_FINDERS = not IS_PROD
 
 # --- API ---------------------------------------------------------------------------
 
