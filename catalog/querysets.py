@@ -7,11 +7,11 @@ touches anything else fails at that line; FETCH_PEERS in staging and prod.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import F, OuterRef, Prefetch
+from django.db.models import F, OuterRef, Prefetch, QuerySet
 
 from catalog.models import Author, Book, BookGenre, Genre, Publisher
 from perf.fetch import bundle_fetch_mode
@@ -60,7 +60,7 @@ class BookGenreQuerySet(TenantScopedQuerySet[BookGenre]):
 
 
 class BookQuerySet(TenantScopedQuerySet[Book]):
-    def _genres_prefetch(self) -> Prefetch:
+    def _genres_prefetch(self) -> Prefetch[Any]:
         genres = GenreQuerySet(Genre).for_tenant_id(self._require_scope())
         return Prefetch("genres", queryset=genres.only("id", "name").order_by("name"))
 
@@ -95,7 +95,7 @@ class BookQuerySet(TenantScopedQuerySet[Book]):
             .order_by("-rank", *BOOK_CATALOG_ORDER)
         )
 
-    def export_rows(self) -> Self:
+    def export_rows(self) -> QuerySet[Book, tuple[Any, ...]]:
         """Flat tuples for the export, genres folded into an array per row (no GROUP BY,
         so rows stream in catalog order straight off the index)."""
         genres = ArraySubquery(

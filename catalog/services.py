@@ -46,13 +46,13 @@ def book_search_documents_refresh(
     One UPDATE whatever the number of books. Returns the number of rows updated.
     """
     sql = _SEARCH_DOCUMENT_SQL
-    params: list[object] = [tenant.id, tenant.id]
+    params: list[Any] = [tenant.id, tenant.id]
     if book_ids is not None:
         sql += " AND b.id = ANY(%s)"
         params.append(list(book_ids))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 # --- Errors ------------------------------------------------------------------------------
@@ -319,9 +319,9 @@ def _row_arrays(rows: Sequence[BookImportRow], author_ids: dict[str, uuid.UUID],
     ]
 
 
-def _ids_by_name(
-    queryset: TenantScopedQuerySet[Any],
-    model: type[Author | Publisher | Genre],
+def _ids_by_name[Named: (Author, Publisher, Genre)](
+    queryset: TenantScopedQuerySet[Named],
+    model: type[Named],
     *,
     tenant: Tenant,
     names: Iterable[str],
@@ -338,7 +338,7 @@ def _ids_by_name(
     ):
         ids.setdefault(name, pk)
     missing = [model(tenant_id=tenant.id, name=name) for name in wanted if name not in ids]
-    model.objects.bulk_create(missing)
+    model._default_manager.bulk_create(missing)
     ids.update((row.name, row.id) for row in missing)
     return ids
 

@@ -130,7 +130,7 @@ def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _label(node: dict[str, Any]) -> str:
-    label = node["Node Type"]
+    label = str(node["Node Type"])
     if "Index Name" in node:
         label += f" using {node['Index Name']}"
     if "Relation Name" in node:

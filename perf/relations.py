@@ -82,6 +82,8 @@ def from_sql(table: str | None, sql: str) -> Relation | None:
                     return Relation(m2m.related_model._meta.label, accessor, "many-to-many")
     # Filtered on a foreign key of the table read: a reverse foreign key manager.
     parent = fk.related_model
+    if fk.remote_field is None or parent is None or isinstance(parent, str):
+        return None
     accessor = fk.remote_field.get_accessor_name() or ""
     return Relation(parent._meta.label, accessor, "reverse foreign key")
 

@@ -4,7 +4,7 @@ import hashlib
 import secrets
 import uuid
 
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 
@@ -35,8 +35,6 @@ class User(AbstractUser):
         Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="users"
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
-
-    objects = UserManager()
 
     class Meta:
         constraints = [

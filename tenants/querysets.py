@@ -57,7 +57,9 @@ class TenantScopedQuerySet(models.QuerySet[_M]):
         return self.filter(pk__in=ids)
 
     def _clone(self) -> Self:
-        clone = super()._clone()
+        # QuerySet._clone is private API (absent from the stubs); it is where every
+        # chained queryset is copied, so the scope must be carried over here.
+        clone: Self = super()._clone()  # type: ignore[misc]
         clone._scoped_tenant_id = self._scoped_tenant_id
         return clone
 

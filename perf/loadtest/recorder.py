@@ -76,7 +76,7 @@ class SampleRecorder:
 
     def on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         for key, rows in (data.get(_REPORT_KEY) or {}).items():
-            self.samples[key].extend(tuple(row) for row in rows)  # type: ignore[misc]
+            self.samples[key].extend(tuple(row) for row in rows)
 
     # -- the master, or the only process --------------------------------------------------
 

@@ -155,7 +155,7 @@ def summarize(
     stopped = float(payload.get("stopped") or max(float(r[0]) for r in all_rows))
     duration = max(stopped - started, 1e-9)
     window = (started + warmup_s, stopped)
-    args = {"duration": duration, "window": window, "rounds": max(1, rounds)}
+    n_rounds = max(1, rounds)
     return RunStats(
         scenario=scenario,
         users=users,
@@ -164,8 +164,11 @@ def summarize(
         duration_s=round(duration, 3),
         warmup_s=warmup_s,
         rounds=max(1, rounds),
-        endpoints={name: _endpoint(name, rows, **args) for name, rows in sorted(endpoints.items())},
-        total=_endpoint(TOTAL, all_rows, **args),
+        endpoints={
+            name: _endpoint(name, rows, duration=duration, window=window, rounds=n_rounds)
+            for name, rows in sorted(endpoints.items())
+        },
+        total=_endpoint(TOTAL, all_rows, duration=duration, window=window, rounds=n_rounds),
         meta=dict(meta or {}),
     )
 
