@@ -29,6 +29,9 @@ pytestmark = [
 # genre links: delete and insert; the search documents.
 # Plus the savepoint pair of the test's transaction (BEGIN/COMMIT in production).
 BULK_BUDGET = 1 + 1 + 6 + 3 + 2 + 1 + 2
+# Authentication; the row lock; Django's delete: collect the book, the PROTECT check on
+# order items, the cascade to genre links, the book itself; the savepoint pair.
+DELETE_BUDGET = 1 + 1 + 4 + 2
 
 
 def valid_book(tenant, **overrides):
@@ -178,6 +181,18 @@ def test_operator_deletes_a_book(operator, tenant):
     assert operator.delete(f"/api/v2/books/{book.id}").status_code == 204
     assert not Book.objects.filter(pk=book.pk).exists()
     assert operator.delete(f"/api/v2/books/{book.id}").status_code == 404
+
+
+@pytest.mark.parametrize("n_genres", [1, 8])
+def test_delete_query_count_does_not_grow_with_genres_or_catalog(operator, tenant, n_genres):
+    book = BookFactory(tenant=tenant)
+    for _ in range(n_genres):
+        BookGenreFactory(book=book)
+    for _ in range(n_genres):
+        BookFactory(tenant=tenant)  # a larger catalog beside it
+    with query_budget(DELETE_BUDGET, exact=True):
+        assert operator.delete(f"/api/v2/books/{book.id}").status_code == 204
+    assert not Book.objects.filter(pk=book.pk).exists()
 
 
 def test_delete_of_an_ordered_book_is_409(operator, tenant):
