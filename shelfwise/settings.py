@@ -137,6 +137,7 @@ PERF = {
 MIDDLEWARE = [
     *(["silk.middleware.SilkyMiddleware"] if SILK_ENABLED else []),
     "perf.middleware.QueryCountMiddleware",
+    "shelfwise.middleware.RequireContentLengthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The admin's static files, from gunicorn itself (collected in the image; found in
     # the apps in dev).
