@@ -6,7 +6,6 @@ to disk. ``manage.py explain --check`` exits non-zero on any.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,46 +80,24 @@ def explain(
 
 
 def _explain_through_cursor(queryset: QuerySet[Any], using: str) -> dict[str, Any]:
-    """The plan PostgreSQL really uses for a server-side cursor, which EXPLAIN cannot show
-    (cursors are planned for fast start): run the queryset's own iterator() with
-    auto_explain reporting the DECLARE's analysed plan back as a notice."""
-    conn = connections[using]
-    notices: list[str] = []
-    with transaction.atomic(using=using):
-        with conn.cursor() as cursor:
-            cursor.execute("LOAD 'auto_explain'")
-            for setting, value in (
-                ("log_min_duration", "0"),
-                ("log_analyze", "on"),
-                ("log_buffers", "on"),
-                ("log_format", "json"),
-                ("log_level", "notice"),
-            ):
-                cursor.execute(f"SET LOCAL auto_explain.{setting} = {value}")
-            cursor.execute("SET LOCAL client_min_messages = notice")
-        raw = conn.connection
+    """The analysed plan of the queryset as a server-side cursor runs it.
 
-        def on_notice(diag: Any) -> None:
-            notices.append(diag.message_primary or "")
-
-        raw.add_notice_handler(on_notice)
-        try:
-            for _ in queryset.using(using).iterator(chunk_size=2000):
-                pass
-            with conn.cursor() as cursor:
-                cursor.execute("SELECT 1")  # the cursor's plan is reported once it closes
-        finally:
-            raw.remove_notice_handler(on_notice)
-            # Undo the SET LOCALs even when this runs inside an outer transaction.
-            transaction.set_rollback(True, using=using)
-    for message in notices:
-        if "DECLARE" in message and "plan:" in message:
-            head, plan = message.split("plan:", 1)
-            doc = dict(json.loads(plan))
-            duration = head.strip().removeprefix("duration:").removesuffix("ms").strip()
-            doc.setdefault("Execution Time", float(duration or 0))
-            return doc
-    raise RuntimeError("auto_explain reported no plan for the cursor")
+    PostgreSQL plans a cursor for a fast start (cursor_tuple_fraction), so a plain EXPLAIN
+    of the same SELECT can show another plan (a sort where the cursor walks an index).
+    EXPLAIN accepts DECLARE, which needs no extra privilege; it runs in a transaction,
+    as cursors must, and is rolled back.
+    """
+    sql, params = to_sql(queryset, using)
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
+            f"DECLARE perf_explain NO SCROLL CURSOR FOR {sql}",
+            params,
+        )
+        raw = cursor.fetchone()[0]
+        transaction.set_rollback(True, using=using)
+    doc = raw[0] if isinstance(raw, list) else raw
+    return dict(doc)
 
 
 def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -164,3 +141,11 @@ def _findings(nodes: list[dict[str, Any]], sizes: dict[str, int]) -> Iterator[st
             yield f"{_label(node)}: {removed:,} rows removed by filter for {kept:,} kept"
         if node.get("Sort Space Type") == "Disk":
             yield f"{_label(node)}: sort spilled to disk ({node.get('Sort Space Used')} kB)"
+        # An Incremental Sort reports its spills per group kind instead.
+        for groups in ("Full-sort Groups", "Pre-sorted Groups"):
+            disk = node.get(groups, {}).get("Sort Space Disk", {})
+            if disk.get("Peak Sort Space Used"):
+                yield (
+                    f"{_label(node)}: {groups.lower()} spilled to disk "
+                    f"({disk['Peak Sort Space Used']} kB)"
+                )

@@ -8,7 +8,7 @@ none of silk's own bookkeeping.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 
 import structlog
@@ -17,7 +17,8 @@ from django.utils.module_loading import import_string
 
 from perf import metrics, nplusone
 from perf.conf import perf_settings
-from perf.recording import record_queries
+from perf.nplusone import allow_repeats
+from perf.recording import Recording, record_queries
 from perf.routes import route_label
 
 logger = structlog.get_logger("perf.queries")
@@ -26,6 +27,10 @@ logger = structlog.get_logger("perf.queries")
 @lru_cache(maxsize=4)
 def _tier_resolver(path: str) -> Callable[[HttpRequest], str] | None:
     return import_string(path) if path else None
+
+
+# Metric labels stay bounded: any other method a client invents counts as "other".
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class QueryCountMiddleware:
@@ -37,14 +42,46 @@ class QueryCountMiddleware:
         started = time.perf_counter()
         with record_queries(is_request=True) as recording:
             response = self.get_response(request)
+        if conf.QUERY_HEADER:
+            # For a streaming response: the queries before the body (the headers go first).
+            response["X-Query-Count"] = str(recording.count)
+            response["X-Query-Time-Ms"] = f"{recording.time_ms():.2f}"
+        if response.streaming:
+            # The body's queries run while it is sent: keep recording until it is done,
+            # then warn, count and check for N+1s over the whole request.
+            response.streaming_content = self._streamed(  # type: ignore[attr-defined]
+                response.streaming_content,  # type: ignore[attr-defined]
+                request,
+                recording,
+                started,
+                response.status_code,
+            )
+            return response
+        self._finish(request, recording, started, response.status_code)
+        return response
+
+    def _streamed(
+        self,
+        content: Iterable[bytes],
+        request: HttpRequest,
+        recording: Recording,
+        started: float,
+        status: int,
+    ) -> Iterator[bytes]:
+        try:
+            with record_queries(into=recording):
+                yield from content
+        finally:
+            self._finish(request, recording, started, status)
+
+    def _finish(
+        self, request: HttpRequest, recording: Recording, started: float, status: int
+    ) -> None:
+        conf = perf_settings()
         elapsed = time.perf_counter() - started
         count = recording.count
-
         route = route_label(request)
-        method = request.method or "-"
-        if conf.QUERY_HEADER:
-            response["X-Query-Count"] = str(count)
-            response["X-Query-Time-Ms"] = f"{recording.time_ms():.2f}"
+        method = request.method if request.method in _METHODS else "other"
         if count > conf.WARN_QUERIES:
             top = sorted(recording.shape_counts().items(), key=lambda kv: -kv[1])[:3]
             logger.warning(
@@ -58,7 +95,10 @@ class QueryCountMiddleware:
             )
         if conf.METRICS:
             resolver = _tier_resolver(conf.TIER_RESOLVER)
-            tier = resolver(request) if resolver else "none"
+            # The resolver may query (once per tenant and TTL): not the request's queries,
+            # and no N+1 for a test that makes requests for several tenants.
+            with allow_repeats("tier lookup, cached per tenant"):
+                tier = resolver(request) if resolver else "none"
             metrics.observe_request(
                 route=route,
                 method=method,
@@ -67,7 +107,10 @@ class QueryCountMiddleware:
                 queries=count,
                 alert=count > conf.ALERT_QUERIES,
             )
+        if status >= 500:
+            # A failed request (and Django's debug page, which re-runs querysets it shows)
+            # is not judged for N+1s: the error is the news.
+            return
         nplusone.report(
             recording, context=f"{method} {route}", labels={"route": route, "method": method}
         )
-        return response

@@ -135,10 +135,11 @@ def _wrapper(alias: str) -> Callable[..., Any]:
 
 @contextmanager
 def record_queries(
-    *, capture_origins: bool = True, is_request: bool = False
+    *, capture_origins: bool = True, is_request: bool = False, into: Recording | None = None
 ) -> Iterator[Recording]:
-    """Record the block's queries on every database alias."""
-    recording = Recording(capture_origins=capture_origins, is_request=is_request)
+    """Record the block's queries on every database alias (``into``: resume a recording,
+    e.g. while a streaming response's body is produced)."""
+    recording = into or Recording(capture_origins=capture_origins, is_request=is_request)
     token = _active.set((*_active.get(), recording))
     try:
         with ExitStack() as stack:

@@ -27,10 +27,12 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Prometheus multiprocess mode: each worker writes its samples under this folder and
 # /metrics aggregates them. Set here, in the master, before any worker imports
 # prometheus_client; a folder of our own per master unless the environment names one.
+_OWN_PROM_DIR = ""
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     import tempfile
 
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="shelfwise-prom-")
+    _OWN_PROM_DIR = tempfile.mkdtemp(prefix="shelfwise-prom-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _OWN_PROM_DIR
 
 
 def on_starting(server):
@@ -45,3 +47,23 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """Connect now: the connection's one-time setup queries (PostgreSQL type lookups
+    for django.contrib.postgres) then never land in a request's X-Query-Count."""
+    import contextlib
+
+    from django.db import connection
+
+    # A database that is down now is reported by the first request (and /ready).
+    with contextlib.suppress(Exception):
+        connection.ensure_connection()
+
+
+def on_exit(server):
+    """Remove the metrics folder this master created (not one named by the environment)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR", "") == _OWN_PROM_DIR:
+        import shutil
+
+        shutil.rmtree(_OWN_PROM_DIR, ignore_errors=True)

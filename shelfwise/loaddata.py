@@ -98,11 +98,29 @@ def prepare(*, seed_if_empty: bool = True, onboarding: bool = True) -> PreparedD
         raise LookupError(f"none of the load-test tenants exist ({', '.join(slugs)}): seed first")
 
     token_ids: list[Any] = []
+    try:
+        return _issue_and_sample(tenants, token_ids, onboarding=onboarding)
+    except BaseException:
+        revoke(token_ids)  # nothing half-issued outlives a failed preparation
+        raise
+
+
+def _issue(user: Any, token_ids: list[Any]) -> str:
+    token, raw = api_token_issue(user=user, name=TOKEN_NAME)
+    # Marked used now: the once-per-interval last_used_at write would otherwise add an
+    # UPDATE to the first request of each token and blur the exact query counts.
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    token_ids.append(token.pk)
+    return raw
+
+
+def _issue_and_sample(
+    tenants: list[Tenant], token_ids: list[Any], *, onboarding: bool
+) -> PreparedData:
     rows: list[dict[str, Any]] = []
     for tenant in tenants:
         user = user_get_or_create(tenant=tenant, username=f"{tenant.slug}-member")
-        token, raw = api_token_issue(user=user, name=TOKEN_NAME)
-        token_ids.append(token.pk)
+        raw = _issue(user, token_ids)
         sample = list(
             Book.objects.filter(tenant=tenant)
             .order_by("?")
@@ -129,8 +147,7 @@ def prepare(*, seed_if_empty: bool = True, onboarding: bool = True) -> PreparedD
         operator = user_get_or_create(
             tenant=tenant, username=f"{ONBOARDING_SLUG}-operator", role=Role.OPERATOR
         )
-        token, raw = api_token_issue(user=operator, name=TOKEN_NAME)
-        token_ids.append(token.pk)
+        raw = _issue(operator, token_ids)
         data["onboarding"] = {"slug": tenant.slug, "token": raw}
     return PreparedData(data=data, token_ids=token_ids)
 
@@ -138,5 +155,12 @@ def prepare(*, seed_if_empty: bool = True, onboarding: bool = True) -> PreparedD
 def revoke(token_ids: list[Any]) -> int:
     """Revoke the run's tokens in one UPDATE (what ``api_token_revoke`` does, per token)."""
     return ApiToken.objects.filter(pk__in=token_ids, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def revoke_all() -> int:
+    """Revoke every live token named ``loadtest`` (``--prepare-only`` leaves them live)."""
+    return ApiToken.objects.filter(name=TOKEN_NAME, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )

@@ -25,3 +25,19 @@ class RequireContentLengthMiddleware:
                 status=411,
             )
         return self.get_response(request)
+
+
+class RejectNulBytesMiddleware:
+    """PostgreSQL text cannot hold NUL: a query-string value with one would reach the
+    database from any lookup (the admin's autocomplete, say) and fail there as a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any("\x00" in v for values in request.GET.lists() for v in values[1]):
+            return JsonResponse(
+                error_body("invalid", "Query parameters cannot contain NUL characters."),
+                status=400,
+            )
+        return self.get_response(request)

@@ -138,6 +138,7 @@ MIDDLEWARE = [
     *(["silk.middleware.SilkyMiddleware"] if SILK_ENABLED else []),
     "perf.middleware.QueryCountMiddleware",
     "shelfwise.middleware.RequireContentLengthMiddleware",
+    "shelfwise.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The admin's static files, from gunicorn itself (collected in the image; found in
     # the apps in dev).
@@ -153,6 +154,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "shelfwise.urls"
 WSGI_APPLICATION = "shelfwise.wsgi.application"
 AUTH_USER_MODEL = "tenants.User"
+AUTHENTICATION_BACKENDS = ["tenants.backends.TenantModelBackend"]
 
 TEMPLATES = [
     {

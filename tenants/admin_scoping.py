@@ -47,8 +47,12 @@ def operator_tenant_id(request: HttpRequest) -> uuid.UUID | None:
         and user.is_staff
         and not user.is_superuser
         and getattr(user, "role", None) == Role.OPERATOR
+        and getattr(user, "tenant_id", None) is not None
+        # A deactivated tenant loses the admin as it loses the API (the tenant row is
+        # loaded once per request, with the user).
+        and user.tenant.is_active
     ):
-        return getattr(user, "tenant_id", None)
+        return user.tenant_id
     return None
 
 
@@ -69,6 +73,14 @@ def _grant(request: HttpRequest, obj: models.Model | None = None) -> bool:
 
 
 # --- Forms ---------------------------------------------------------------------------------
+
+
+def _is_pk(field: Any, value: Any) -> bool:
+    try:
+        field.to_python(value)
+    except ValidationError:
+        return False
+    return True
 
 
 class TenantScopedModelForm(forms.ModelForm):
@@ -243,6 +255,33 @@ class TenantScopedAdminMixin(_TenantScoping):
         return obj
 
     # The tenant: a column, filter and (on add) a field for superusers, invisible to operators.
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        """Drop crafted ``?author=not-a-uuid`` initial values, which the autocomplete
+        widget would otherwise feed to a uuid lookup (a 500)."""
+        initial = dict(super().get_changeform_initial_data(request))  # type: ignore[misc]
+        for name, value in list(initial.items()):
+            try:
+                field = self.model._meta.get_field(name)  # type: ignore[attr-defined]
+            except FieldDoesNotExist:
+                continue
+            if not field.is_relation:
+                continue
+            values = value.split(",") if isinstance(value, str) else [value]
+            if not all(_is_pk(field.target_field, v) for v in values if v != ""):
+                del initial[name]
+        return initial
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet[Any], **kwargs: Any) -> Any:
+        """Selected ids that are not primary keys are dropped, not a 500."""
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        pk_field = self.model._meta.pk  # type: ignore[attr-defined]
+        valid = [v for v in selected if _is_pk(pk_field, v)]
+        if len(valid) != len(selected):
+            post = request.POST.copy()
+            post.setlist(helpers.ACTION_CHECKBOX_NAME, valid)
+            request.POST = post  # type: ignore[assignment]
+        return super().response_action(request, queryset, **kwargs)  # type: ignore[misc]
 
     def get_list_display(self, request: HttpRequest) -> Sequence[Any]:
         list_display = list(super().get_list_display(request))  # type: ignore[misc]

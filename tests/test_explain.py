@@ -66,3 +66,28 @@ def test_check_fails_on_a_query_without_a_usable_index(seeded):
 def test_an_unknown_subject_is_a_clear_error(db):
     with pytest.raises(CommandError, match="no tenant with slug 'nope'"):
         _explain("--subject", "nope")
+
+
+def test_streamed_queries_plan_without_superuser_rights(seeded):
+    # EXPLAIN of a DECLARE needs no privilege beyond reading the tables.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET ROLE pg_read_all_data")
+    try:
+        output = _explain("--subject", TENANT, "--only", "export")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+    assert "Index Scan using book_tenant_title_id on catalog_book" in output
+
+
+def test_an_incremental_sort_that_spills_is_flagged():
+    from perf.explain import _findings
+
+    node = {
+        "Node Type": "Incremental Sort",
+        "Full-sort Groups": {"Sort Space Disk": {"Peak Sort Space Used": 7632}},
+    }
+    [finding] = list(_findings([node], {}))
+    assert "full-sort groups spilled to disk (7632 kB)" in finding

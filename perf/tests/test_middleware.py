@@ -102,3 +102,49 @@ def test_log_mode_answers_logs_and_counts(client, tenant, caplog):
     assert record.msg["relation"] == "catalog.Book.author"
     assert record.msg["call_site"].startswith("perf/tests/urls.py:")
     assert _sample("shelfwise_n_plus_one_total", route="/lazy", method="GET") == before + 1
+
+
+def test_a_streaming_body_s_queries_are_recorded_and_judged(client):
+    before = _sample("shelfwise_http_request_queries_sum", route="/streamed/{n}", method="GET")
+    response = client.get("/streamed/3")
+    assert response["X-Query-Count"] == "0"  # the headers leave before the body runs
+    assert b"".join(response.streaming_content).count(b"\n") == 3
+    after = _sample("shelfwise_http_request_queries_sum", route="/streamed/{n}", method="GET")
+    assert after == before + 3
+
+
+@pytest.mark.allow_repeats("the streamed N+1 is the subject of the test")
+def test_an_n_plus_one_in_a_streaming_body_raises_when_it_is_sent(client):
+    response = client.get("/streamed/6")
+    with pytest.raises(NPlusOneError, match=r"GET /streamed/\{n\}"):
+        b"".join(response.streaming_content)
+
+
+def test_invented_methods_share_one_metric_label(client):
+    client.generic("BREW", "/queries/1")
+    assert _sample(
+        "shelfwise_http_request_queries_count", route="/queries/{n}", method="other"
+    ) >= 1
+    assert _sample("shelfwise_http_request_queries_count", route="/queries/{n}", method="BREW") == 0
+
+
+@pytest.mark.allow_repeats("the view's N+1 precedes its failure; only the 500 matters")
+def test_a_failed_request_is_not_judged_for_n_plus_ones(tenant):
+    from django.test import Client
+
+    for _ in range(5):
+        BookFactory(tenant=tenant)
+    response = Client(raise_request_exception=False).get("/broken")
+    assert response.status_code == 500
+
+
+@pytest.mark.urls("shelfwise.urls")
+def test_tier_lookups_for_many_tenants_are_no_n_plus_one():
+    from catalog import tiers
+    from tenants.tests.api_client import client_for
+    from tests.factories import TenantFactory, UserFactory
+
+    clients = [client_for(UserFactory(tenant=TenantFactory())) for _ in range(6)]
+    tiers._cache.clear()
+    for api in clients:
+        assert api.get("/api/v2/authors").status_code == 200

@@ -1,7 +1,7 @@
 """A URLconf for perf's own tests: views with a known number of queries."""
 
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.urls import include, path
 
 from perf.metrics import metrics_view
@@ -27,7 +27,26 @@ def lazy_authors(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"authors": [b.author.name for b in Book.objects.all()]})
 
 
+def streamed(request: HttpRequest, n: int) -> StreamingHttpResponse:
+    from django.contrib.auth.models import Group
+
+    def body():
+        for i in range(n):
+            yield f"{Group.objects.filter(name=f'g{i}').exists()}\n".encode()
+
+    return StreamingHttpResponse(body())
+
+
+def broken(request: HttpRequest) -> JsonResponse:
+    from catalog.models import Book
+
+    [b.author.name for b in Book.objects.all()]  # an N+1, then a failure
+    raise RuntimeError("boom")
+
+
 urlpatterns = [
+    path("streamed/<int:n>", streamed),
+    path("broken", broken),
     path("queries/<int:n>", run_queries),
     path("orm/<int:n>", orm_queries),
     path("lazy", lazy_authors),

@@ -406,3 +406,30 @@ def test_inline_rows_are_scoped_and_take_the_parents_tenant(operator_user, two_c
         request, SimpleNamespace(instance=book), mine, change=True
     )
     assert BookGenre.objects.get(book=book).tenant_id == book.tenant_id
+
+
+def test_an_operator_of_a_deactivated_tenant_loses_the_admin(client, tenant):
+    from tests.factories import OperatorFactory
+
+    operator = OperatorFactory(tenant=tenant)
+    client.force_login(operator)
+    assert client.get("/admin/catalog/book/").status_code == 200
+    tenant.is_active = False
+    tenant.save(update_fields=["is_active"])
+    assert client.get("/admin/catalog/book/").status_code in (302, 403)
+
+
+def test_crafted_ids_in_the_admin_are_never_a_500(client, tenant):
+    from catalog.models import Book
+    from tests.factories import BookFactory, OperatorFactory
+
+    book = BookFactory(tenant=tenant)
+    client.force_login(OperatorFactory(tenant=tenant))
+    assert client.get("/admin/catalog/book/add/?author=notuuid&genres=x,y").status_code == 200
+    response = client.post(
+        "/admin/catalog/book/",
+        {"action": "delete_selected", "_selected_action": ["notauuid"]},
+    )
+    assert response.status_code in (200, 302)
+    assert Book.objects.filter(pk=book.pk).exists()
+    assert client.get("/admin/autocomplete/", {"term": "\x00"}).status_code == 400

@@ -242,3 +242,24 @@ def test_smoke_scenario_against_gunicorn_has_no_failures_and_budgeted_queries(
         "loadtest", from_stats=out / "stats.json", baseline=tmp_path / "baseline.json",
         stdout=_Sink(),
     )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_revoke_tokens_ends_every_live_load_test_token(tenant):
+    import io
+
+    from django.core.management import call_command
+
+    from tenants.models import ApiToken
+    from tenants.services import api_token_issue
+    from tests.factories import UserFactory
+
+    user = UserFactory(tenant=tenant)
+    api_token_issue(user=user, name="loadtest")
+    kept, _ = api_token_issue(user=user, name="integration")
+    out = io.StringIO()
+    call_command("loadtest", "--revoke-tokens", stdout=out)
+    assert "Revoked 1 load-test token(s)." in out.getvalue()
+    assert not ApiToken.objects.filter(name="loadtest", revoked_at__isnull=True).exists()
+    kept.refresh_from_db()
+    assert kept.revoked_at is None

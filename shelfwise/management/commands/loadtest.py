@@ -3,8 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from urllib.parse import quote
 
@@ -96,6 +98,11 @@ class Command(BaseCommand):
             help="a p99 rise must also exceed this many ms to fail the gate",
         )
         parser.add_argument(
+            "--revoke-tokens",
+            action="store_true",
+            help="revoke every live load-test token (left by --prepare-only) and exit",
+        )
+        parser.add_argument(
             "--prepare-only",
             action="store_true",
             help="only write the load data (tokens stay valid) for the plain locust CLI",
@@ -108,6 +115,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # A SIGTERM (or a closed terminal) unwinds like Ctrl-C: the finally blocks stop
+        # gunicorn and locust and revoke the run's tokens.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _exit_on_signal)
         try:
             scenario = SCENARIOS[options["scenario"]].with_overrides(
                 users=options["users"],
@@ -121,6 +132,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if scenario.users < 1 or scenario.spawn_rate <= 0 or scenario.rounds < 1:
             raise CommandError("--users, --spawn-rate and --rounds must be positive")
+        if options["revoke_tokens"]:
+            n = loaddata.revoke_all()
+            self.stdout.write(f"Revoked {n} load-test token(s).")
+            return
         if options["prepare_only"]:
             self._prepare_only(scenario, options["data_file"])
             return
@@ -266,7 +281,10 @@ class Command(BaseCommand):
         data_file.write_text(json.dumps(prepared.data, indent=2))
         data_file.chmod(0o600)
         files = ",".join(str(p.relative_to(ROOT)) for p in scenario.locustfiles)
-        self.stdout.write(f"Load data written to {data_file} (its tokens stay valid).")
+        self.stdout.write(
+            f"Load data written to {data_file}; its tokens stay valid until "
+            "`manage.py loadtest --revoke-tokens`."
+        )
         self.stdout.write(
             f"  {loaddata.DATA_ENV}={data_file} .venv/bin/locust -f {files} "
             "--host http://127.0.0.1:8000"
@@ -297,3 +315,7 @@ def _database_url() -> str:
     host = quote(db.get("HOST") or "", safe="")
     port = f":{db['PORT']}" if db.get("PORT") else ""
     return f"postgres://{auth}{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
