@@ -17,3 +17,18 @@ def tenant(db):
 @pytest.fixture
 def other_tenant(db):
     return TenantFactory()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """After creating this run's database, drop test databases left by runs that died
+    (each pytest process names its own ``test_shelfwise_<pid>``)."""
+    import psutil
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection._nodb_cursor() as cursor:
+        cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE 'test_shelfwise_%%'")
+        for (name,) in cursor.fetchall():
+            pid = name.removeprefix("test_shelfwise_")
+            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -133,6 +133,19 @@ def _wrapper(alias: str) -> Callable[..., Any]:
     return wrapper
 
 
+def install(connection: Any, **_: Any) -> None:
+    """Put the recording wrapper on a connection for good (``connection_created``).
+
+    Connections are per thread: one opened by another thread (asgiref's for async ORM
+    calls, say) then records too whenever the ContextVar carries a recording there.
+    Idle, the wrapper costs one ContextVar read per query.
+    """
+    if not any(getattr(w, "_perf_wrapper", False) for w in connection.execute_wrappers):
+        w = _wrapper(connection.alias)
+        w._perf_wrapper = True  # type: ignore[attr-defined]
+        connection.execute_wrappers.append(w)
+
+
 @contextmanager
 def record_queries(
     *, capture_origins: bool = True, is_request: bool = False, into: Recording | None = None
