@@ -91,6 +91,13 @@ class QueryCountMiddleware:
                 count=count,
                 threshold=conf.WARN_QUERIES,
                 time_ms=round(recording.time_ms(), 2),
+                per_alias={
+                    alias: {
+                        "count": recording.count_for(alias),
+                        "time_ms": round(recording.time_ms(alias), 2),
+                    }
+                    for alias in recording.aliases()
+                },
                 top_statements=[{"count": n, "shape": s[:300]} for s, n in top],
             )
         if conf.METRICS:

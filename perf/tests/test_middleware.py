@@ -42,6 +42,8 @@ def test_a_request_past_the_warning_threshold_logs_its_top_statements(client, ca
     assert event["event"] == "high_query_count"
     assert (event["route"], event["method"], event["count"]) == ("/queries/{n}", "GET", 4)
     assert event["top_statements"] == [{"count": 4, "shape": "SELECT ?"}]
+    assert event["per_alias"]["default"]["count"] == 4
+    assert event["per_alias"]["default"]["time_ms"] >= 0
 
 
 def test_past_the_alert_threshold_a_counter_labelled_by_route_pattern_grows(client):
