@@ -43,15 +43,18 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def error_code(response: Any) -> str:
+    """The code of ShelfWise's error body, or the start of a body of another shape."""
+    try:
+        return str(response.json()["error"]["code"])
+    except Exception:  # not JSON, or not our error shape
+        return (response.text or "")[:80]
+
+
 def check(response: Any, expected: int) -> None:
     """Inside ``catch_response``: anything but the expected status is a failure, with the
     error code of ShelfWise's error body in the message."""
     if response.status_code == expected:
         response.success()
         return
-    code = ""
-    try:
-        code = response.json()["error"]["code"]
-    except Exception:  # not JSON, or not our error shape
-        code = (response.text or "")[:80]
-    response.failure(f"{response.status_code} {code}".strip())
+    response.failure(f"{response.status_code} {error_code(response)}".strip())
