@@ -80,12 +80,14 @@ def search_terms(titles: list[str], limit: int = SEARCH_TERMS) -> list[str]:
 
 
 def prepare(*, seed_if_empty: bool = True, onboarding: bool = True) -> PreparedData:
-    """Seed when the database has no tenants, then issue tokens and sample real data.
+    """Migrate, seed when the database has no tenants, then issue tokens and sample data.
 
     One member token per tenant of the seeded mix; with ``onboarding``, the onboarding
     tenant is recreated empty (its books are the previous run's imports) and gets an
     operator token. Tokens are named ``loadtest``; ``revoke`` ends them after the run.
     """
+    # A fresh clone's database has no schema yet: migrate (a no-op when up to date).
+    call_command("migrate", interactive=False, verbosity=0)
     if seed_if_empty and not Tenant.objects.exists():
         call_command("seed", no_progress=True)
     slugs = [spec.slug for spec in seeding.TENANT_MIX]
