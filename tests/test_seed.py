@@ -110,3 +110,27 @@ def test_isbns_are_valid_isbn13_and_unique_per_tenant():
         digits = [int(d) for d in isbn]
         assert len(digits) == 13
         assert sum(d * (1 if i % 2 == 0 else 3) for i, d in enumerate(digits)) % 10 == 0
+
+
+@pytest.mark.slow
+def test_seed_on_a_database_without_schema_says_to_migrate(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env |= {
+        "SHELFWISE_PGDATA": str(tmp_path / "pg"),
+        "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "seed", "--scale", "0.01"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "run `manage.py migrate` first" in result.stderr

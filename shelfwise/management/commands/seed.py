@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from shelfwise import seeding
 from shelfwise.progress import ProgressBar
@@ -36,6 +37,8 @@ class Command(BaseCommand):
         scale = options["scale"]
         if not 0 < scale <= 10:
             raise CommandError("--scale must be greater than 0 and at most 10")
+        if "tenants_tenant" not in connection.introspection.table_names():
+            raise CommandError("the database has no schema yet: run `manage.py migrate` first")
         plan = seeding.SeedPlan(specs=seeding.TENANT_MIX, seed=options["seed"], scale=scale)
         started = time.perf_counter()
 
