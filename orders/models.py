@@ -39,10 +39,12 @@ class Order(models.Model):
 
     class Meta:
         indexes = [
-            # Active orders, newest first, id as the tie-break so that pages are stable;
-            # the id list of a page (a deferred join) is an index-only scan.
+            # Active orders, newest first, id as the tie-break so that pages are stable.
+            # INCLUDE (status, total): with id and created_at in the key, the list's page
+            # (only id, status, created_at, total) is an index-only scan.
             models.Index(
                 fields=["tenant", "-created_at", "-id"],
+                include=["status", "total"],
                 condition=~models.Q(status__in=INACTIVE_STATUSES),
                 name="order_tenant_active_created",
             ),

@@ -20,6 +20,7 @@ EXPECTED_INDEXES = {
     "book_tenant_isbn_uniq": "UNIQUE INDEX book_tenant_isbn_uniq ON public.catalog_book "
     "USING btree (tenant_id, isbn)",
     "order_tenant_active_created": "USING btree (tenant_id, created_at DESC, id DESC) "
+    "INCLUDE (status, total) "
     "WHERE (NOT ((status)::text = ANY ((ARRAY['cancelled'::character varying, "
     "'archived'::character varying])::text[])))",
     "order_tenant_status": "USING btree (tenant_id, status, created_at DESC)",
