@@ -8,6 +8,11 @@ from django.db import models
 
 from tenants.models import Tenant
 
+# The most copies a book may have: far below PostgreSQL's integer limit, so that
+# restoring a cancelled order's copies can never overflow the column. The API's
+# validation and the admin's restock both enforce it.
+MAX_STOCK = 1_000_000
+
 
 def _tenant_fk(related_name: str) -> models.ForeignKey[Tenant, Tenant]:
     # No single-column index: every index serving a tenant query leads with tenant_id.

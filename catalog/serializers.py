@@ -7,10 +7,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from catalog.models import MAX_STOCK
+
 MONEY = {"max_digits": 10, "decimal_places": 2}
-# Far below PostgreSQL's integer limit, so that restoring a cancelled order's copies
-# (at most MAX_ITEMS x MAX_QUANTITY) can never overflow the column.
-MAX_STOCK = 1_000_000
 MAX_GENRES_PER_BOOK = 20
 BULK_MAX_ROWS = 1000
 
@@ -125,7 +124,9 @@ class BookImportRowSerializer(serializers.Serializer):
     title = StrictCharField(max_length=300)
     price = serializers.DecimalField(**MONEY, min_value=0)
     stock = serializers.IntegerField(
-        min_value=0, max_value=MAX_STOCK, required=False,
+        min_value=0,
+        max_value=MAX_STOCK,
+        required=False,
         help_text="Copies in stock; left out, an existing book keeps its stock (new: 0).",
     )
     author = StrictCharField(max_length=200, help_text="Author name; created if new.")
@@ -137,11 +138,14 @@ class BookImportRowSerializer(serializers.Serializer):
         help_text="Genre names, created if new; when given they replace the book's genres.",
     )
     published_on = serializers.DateField(
-        allow_null=True, required=False,
+        allow_null=True,
+        required=False,
         help_text="Left out, an existing book keeps its date; null clears it.",
     )
     description = StrictCharField(
-        max_length=20_000, allow_blank=True, required=False,
+        max_length=20_000,
+        allow_blank=True,
+        required=False,
         help_text="Left out, an existing book keeps its description.",
     )
 

@@ -13,7 +13,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F, ProtectedError, Value
 from django.db.models.functions import Greatest, Round
 
-from catalog.models import Author, Book, BookGenre, Genre, Publisher
+from catalog.models import MAX_STOCK, Author, Book, BookGenre, Genre, Publisher
 from catalog.querysets import (
     AuthorQuerySet,
     BookGenreQuerySet,
@@ -413,8 +413,6 @@ def books_bulk_upsert(*, tenant: Tenant, rows: Sequence[BookImportRow]) -> BookI
 REPRICE_PERCENT_MIN = Decimal("-100")
 REPRICE_PERCENT_MAX = Decimal("1000")
 RESTOCK_MAX = 100_000
-# The largest stock a book may have: catalog.serializers.MAX_STOCK, the API's cap.
-STOCK_LIMIT = 1_000_000
 
 
 class BulkEditError(CatalogError):
@@ -459,14 +457,14 @@ def books_reprice(*, tenant: Tenant, book_ids: Sequence[uuid.UUID], percent: Dec
 def books_restock(*, tenant: Tenant, book_ids: Sequence[uuid.UUID], quantity: int) -> int:
     """Add ``quantity`` to each book's stock in one UPDATE; returns the number of books.
 
-    All or none: if a book would pass STOCK_LIMIT (the API's cap, which keeps a restoring
+    All or none: if a book would pass MAX_STOCK (the API's cap, which keeps a restoring
     cancellation clear of integer overflow), nothing changes."""
     if not 1 <= quantity <= RESTOCK_MAX:
         raise BulkEditError(f"The quantity must be between 1 and {RESTOCK_MAX}.")
     books, locked = _books_locked(tenant=tenant, book_ids=book_ids)
-    updated = books.filter(stock__lte=STOCK_LIMIT - quantity).update(stock=F("stock") + quantity)
+    updated = books.filter(stock__lte=MAX_STOCK - quantity).update(stock=F("stock") + quantity)
     if updated != locked:  # raising rolls the UPDATE back
-        raise BulkEditError(f"A book's stock would pass {STOCK_LIMIT:,}; no stock changed.")
+        raise BulkEditError(f"A book's stock would pass {MAX_STOCK:,}; no stock changed.")
     return updated
 
 

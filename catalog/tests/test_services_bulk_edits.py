@@ -9,7 +9,7 @@ import pytest
 from catalog.models import Book
 from catalog.selectors import book_search
 from catalog.services import (
-    STOCK_LIMIT,
+    MAX_STOCK,
     BulkEditError,
     author_rename,
     book_search_documents_refresh,
@@ -92,7 +92,7 @@ def test_restock_refuses_out_of_range_quantities(tenant, quantity):
 
 
 def test_restock_past_the_stock_limit_changes_nothing(tenant):
-    full = BookFactory(tenant=tenant, stock=STOCK_LIMIT - 10)
+    full = BookFactory(tenant=tenant, stock=MAX_STOCK - 10)
     empty = BookFactory(tenant=tenant, stock=0)
     with pytest.raises(BulkEditError):
         books_restock(tenant=tenant, book_ids=[full.id, empty.id], quantity=11)
@@ -100,7 +100,7 @@ def test_restock_past_the_stock_limit_changes_nothing(tenant):
     assert empty.stock == 0
     assert books_restock(tenant=tenant, book_ids=[full.id, empty.id], quantity=10) == 2
     full.refresh_from_db()
-    assert full.stock == STOCK_LIMIT
+    assert full.stock == MAX_STOCK
 
 
 @pytest.mark.parametrize("n", [3, 40])
