@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from perf.loadtest.runner import free_port
 from shelfwise.embedded_db import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -33,7 +27,7 @@ def _get(url: str) -> tuple[int, dict]:
 
 
 def test_demo_migrates_seeds_serves_and_stops_everything_on_ctrl_c(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {
         "SHELFWISE_PGDATA": str(tmp_path / "pg"),

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from perf.loadtest.protocol import PROGRESS_ENV, SAMPLES_ENV
 
@@ -86,24 +87,31 @@ class ServerProcess:
         health_url: str,
         env: Mapping[str, str] | None = None,
         log_path: Path | None = None,
+        inherit_output: bool = False,
         start_timeout_s: float = 60,
     ) -> None:
         self.argv = list(argv)
         self.env = dict(env) if env is not None else dict(os.environ)
         self.health_url = health_url
         self.log_path = log_path
+        self.inherit_output = inherit_output  # the terminal's output (no log_path)
         self.start_timeout_s = start_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServerProcess:
-        log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        log: Any = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        if self.inherit_output and not self.log_path:
+            log = None
         try:
             self.process = subprocess.Popen(  # noqa: S603 - our own argv
-                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=None if log is None else subprocess.STDOUT,
             )
         finally:
             if self.log_path:
-                log.close()  # type: ignore[union-attr]
+                log.close()
         try:
             self._wait_healthy()
         except BaseException:

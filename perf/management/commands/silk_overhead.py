@@ -1,18 +1,18 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from perf.loadtest.runner import ServerProcess, free_port
 
 
 class Command(BaseCommand):
@@ -46,16 +46,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         headers = dict(_parse_header(h) for h in options["header"])
-        servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
-        try:
+        with ExitStack() as stack:
+            ports: dict[str, int] = {}
             for name, silk in (("without silk", "0"), ("with silk", "1")):
-                port = _free_port()
+                port = free_port()
                 env = dict(os.environ)
                 env |= {
                     "SHELFWISE_ENV": "staging",
                     "SILK_ENABLED": silk,
                     "SILKY_INTERCEPT_PERCENT": str(options["intercept_percent"]),
-                    "GUNICORN_LOG_LEVEL": "warning",
                 }
                 cmd = [
                     sys.executable,
@@ -68,26 +67,22 @@ class Command(BaseCommand):
                     "--workers",
                     "1",
                 ]
-                servers[name] = (subprocess.Popen(cmd, env=env), port)  # noqa: S603
-            for proc, port in servers.values():
-                _wait(proc, port)
-            samples: dict[str, list[float]] = {name: [] for name in servers}
+                stack.enter_context(
+                    ServerProcess(cmd, env=env, health_url=f"http://127.0.0.1:{port}/api/v2/health")
+                )
+                ports[name] = port
+            samples: dict[str, list[float]] = {name: [] for name in ports}
             deadline = time.monotonic() + options["timeout"]
             total = options["warmup"] + options["requests"]
             for i in range(total):
                 if time.monotonic() > deadline:
                     break
                 # Alternate which server goes first, so drift hits both alike.
-                order = list(servers) if i % 2 == 0 else list(reversed(servers))
+                order = list(ports) if i % 2 == 0 else list(reversed(ports))
                 for name in order:
-                    elapsed = _timed_get(servers[name][1], options["path"], headers)
+                    elapsed = _timed_get(ports[name], options["path"], headers)
                     if i >= options["warmup"]:
                         samples[name].append(elapsed)
-        finally:
-            for proc, _ in servers.values():
-                proc.send_signal(signal.SIGTERM)
-            for proc, _ in servers.values():
-                proc.wait(timeout=30)
         self._report(samples, options)
 
     def _report(self, samples: dict[str, list[float]], options: dict[str, Any]) -> None:
@@ -113,25 +108,6 @@ def _parse_header(raw: str) -> tuple[str, str]:
     if not sep:
         raise CommandError(f"--header {raw!r}: expected 'Name: value'")
     return name.strip(), value.strip()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(proc: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise CommandError(f"gunicorn exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/health", timeout=2).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise CommandError("gunicorn did not answer within 60 s")
 
 
 def _timed_get(port: int, path: str, headers: dict[str, str]) -> float:

@@ -3,10 +3,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -17,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.db.models import Count
 
+from perf.loadtest.runner import ServerProcess
 from shelfwise.embedded_db import server_at
 from shelfwise.seeding import OPERATOR_PASSWORD
 from tenants.models import Role, Tenant
@@ -53,43 +51,33 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
 
         embedded = not settings.DATABASE_URL
-        gunicorn: subprocess.Popen[bytes] | None = None
         try:
             call_command("migrate", interactive=False, verbosity=0)
             self.stdout.write("Database migrated.")
-            gunicorn = self._start_gunicorn(port, options["workers"], embedded)
-            self._wait_for_health(port, gunicorn)
-            self.stdout.write(f"Serving on http://127.0.0.1:{port}/ (health answers).")
-
-            if not Tenant.objects.exists():
-                self.stdout.write("Empty database: seeding the tenant mix ...")
-                call_command("seed", seed=options["seed"], scale=options["scale"])
-            self._print_welcome(port)
-            gunicorn.wait()
-            # Ctrl-C reaches gunicorn too (same process group); it may exit before we
-            # see the signal, cleanly (0) or by the signal itself.
-            if gunicorn.returncode not in (0, -signal.SIGINT, -signal.SIGTERM):
-                raise CommandError(f"gunicorn exited with status {gunicorn.returncode}")
-            self.stdout.write("\nStopping ...")
+            with self._gunicorn(port, options["workers"], embedded) as server:
+                self.stdout.write(f"Serving on http://127.0.0.1:{port}/ (health answers).")
+                if not Tenant.objects.exists():
+                    self.stdout.write("Empty database: seeding the tenant mix ...")
+                    call_command("seed", seed=options["seed"], scale=options["scale"])
+                self._print_welcome(port)
+                assert server.process is not None
+                returncode = server.process.wait()
+                # Ctrl-C reaches gunicorn too (same process group); it may exit before we
+                # see the signal, cleanly (0) or by the signal itself.
+                if returncode not in (0, -signal.SIGINT, -signal.SIGTERM):
+                    raise CommandError(f"gunicorn exited with status {returncode}")
+                self.stdout.write("\nStopping ...")
         except KeyboardInterrupt:
             self.stdout.write("\nStopping ...")
+        except RuntimeError as exc:  # gunicorn did not start
+            raise CommandError(str(exc)) from None
         finally:
-            # A second Ctrl-C must not cut the clean shutdown short.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            if gunicorn is not None and gunicorn.poll() is None:
-                gunicorn.send_signal(signal.SIGTERM)
-                try:
-                    gunicorn.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    gunicorn.kill()
-                    gunicorn.wait()
             connections.close_all()
             if embedded and server_at(settings.EMBEDDED_POSTGRES_ROOT).release():
                 self.stdout.write("Embedded PostgreSQL stopped.")
 
-    def _start_gunicorn(
-        self, port: int, workers: int | None, embedded: bool
-    ) -> subprocess.Popen[bytes]:
+    def _gunicorn(self, port: int, workers: int | None, embedded: bool) -> ServerProcess:
+        """gunicorn on 127.0.0.1:port, its logs on this terminal; stopped on leaving."""
         env = dict(os.environ)
         if embedded:
             # Workers connect to the server this process started and holds; they are not
@@ -107,21 +95,12 @@ class Command(BaseCommand):
         ]
         if workers:
             cmd += ["--workers", str(workers)]
-        return subprocess.Popen(cmd, env=env)  # noqa: S603
-
-    def _wait_for_health(self, port: int, gunicorn: subprocess.Popen[bytes]) -> None:
-        url = f"http://127.0.0.1:{port}/api/v2/health"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if gunicorn.poll() is not None:
-                raise CommandError(f"gunicorn exited with status {gunicorn.returncode}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise CommandError(f"{url} did not answer within 60 s")
+        return ServerProcess(
+            cmd,
+            env=env,
+            health_url=f"http://127.0.0.1:{port}/api/v2/health",
+            inherit_output=True,
+        )
 
     def _print_welcome(self, port: int) -> None:
         base = f"http://127.0.0.1:{port}"
@@ -160,4 +139,6 @@ def _port_in_use(port: int) -> bool:
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    # Once: a second Ctrl-C must not cut the clean shutdown short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
