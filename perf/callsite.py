@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from types import FrameType
 
@@ -33,20 +32,21 @@ class Origin:
         return "load the rows in one query (select_related / prefetch_related / a join)"
 
 
-@lru_cache(maxsize=1)
 def _project_roots() -> tuple[str, ...]:
+    # Read each time (only at a shape's first repeat): PERF can change under tests.
     roots = perf_settings().PROJECT_ROOTS or (str(getattr(settings, "BASE_DIR", os.getcwd())),)
     return tuple(str(Path(r).resolve()) + os.sep for r in roots)
 
 
-def _is_project_file(filename: str) -> bool:
+def _is_project_file(filename: str, roots: tuple[str, ...]) -> bool:
     # perf's own modules are the tooling, not the caller (its tests are callers).
     if "site-packages" in filename or os.path.dirname(filename) + os.sep == _PERF_DIR:
         return False
-    return filename.startswith(_project_roots())
+    return filename.startswith(roots)
 
 
 def describe_origin(frame: FrameType | None, sql: str) -> Origin:
+    roots = _project_roots()
     call_site = None
     relation = None
     fields: list[str] = []
@@ -62,8 +62,8 @@ def describe_origin(frame: FrameType | None, sql: str) -> Origin:
             if name:
                 fields.append(name)
                 outer_serializer = type(frame.f_locals.get("self")).__name__
-        elif call_site is None and _is_project_file(filename):
-            rel = os.path.relpath(filename, _project_roots()[0])
+        elif call_site is None and _is_project_file(filename, roots):
+            rel = os.path.relpath(filename, roots[0])
             call_site = f"{rel}:{frame.f_lineno} in {code.co_name}"
         frame = frame.f_back
     table = sqlmod.main_table(sql)

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import FrameType
@@ -153,15 +153,12 @@ def record_queries(
     """Record the block's queries on every database alias (``into``: resume a recording,
     e.g. while a streaming response's body is produced)."""
     recording = into or Recording(capture_origins=capture_origins, is_request=is_request)
+    # Connections opened from now on get the wrapper from connection_created (perf's
+    # AppConfig); this covers one already open, or perf used outside INSTALLED_APPS.
+    for alias in connections:
+        install(connections[alias])
     token = _active.set((*_active.get(), recording))
     try:
-        with ExitStack() as stack:
-            for alias in connections:
-                conn = connections[alias]
-                if not any(getattr(w, "_perf_wrapper", False) for w in conn.execute_wrappers):
-                    w = _wrapper(alias)
-                    w._perf_wrapper = True  # type: ignore[attr-defined]
-                    stack.enter_context(conn.execute_wrapper(w))
-            yield recording
+        yield recording
     finally:
         _active.reset(token)
