@@ -78,3 +78,28 @@ def test_demo_migrates_seeds_serves_and_stops_everything_on_ctrl_c(tmp_path):
     assert EmbeddedPostgres(tmp_path / "pg").status() is None
     with pytest.raises(OSError):
         _get(f"http://127.0.0.1:{port}/api/v2/health")
+
+
+def test_demo_refuses_a_port_in_use_before_touching_anything(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env |= {
+            "SHELFWISE_PGDATA": str(tmp_path / "pg"),
+            "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
+        }
+        result = subprocess.run(
+            [sys.executable, "manage.py", "demo", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port} is already in use; choose another --port" in result.stderr
+    assert not (tmp_path / "pg").exists()  # no database was started
