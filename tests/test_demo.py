@@ -26,11 +26,11 @@ def _get(url: str) -> tuple[int, dict]:
         return response.status, json.loads(response.read())
 
 
-def test_demo_migrates_seeds_serves_and_stops_everything_on_ctrl_c(tmp_path):
+def test_demo_migrates_seeds_serves_and_stops_everything_on_ctrl_c(embedded_pg_root, tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {
-        "SHELFWISE_PGDATA": str(tmp_path / "pg"),
+        "SHELFWISE_PGDATA": str(embedded_pg_root),
         "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
     }
     log = tmp_path / "demo.log"
@@ -75,12 +75,12 @@ def test_demo_migrates_seeds_serves_and_stops_everything_on_ctrl_c(tmp_path):
     text = log.read_text()
     assert demo.returncode == 0, text
     assert "Embedded PostgreSQL stopped." in text
-    assert EmbeddedPostgres(tmp_path / "pg").status() is None
+    assert EmbeddedPostgres(embedded_pg_root).status() is None
     with pytest.raises(OSError):
         _get(f"http://127.0.0.1:{port}/api/v2/health")
 
 
-def test_demo_refuses_a_port_in_use_before_touching_anything(tmp_path):
+def test_demo_refuses_a_port_in_use_before_touching_anything(embedded_pg_root):
     import socket
 
     with socket.socket() as busy:
@@ -89,7 +89,7 @@ def test_demo_refuses_a_port_in_use_before_touching_anything(tmp_path):
         port = busy.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         env |= {
-            "SHELFWISE_PGDATA": str(tmp_path / "pg"),
+            "SHELFWISE_PGDATA": str(embedded_pg_root),
             "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
         }
         result = subprocess.run(
@@ -102,4 +102,4 @@ def test_demo_refuses_a_port_in_use_before_touching_anything(tmp_path):
         )
     assert result.returncode == 1
     assert f"127.0.0.1:{port} is already in use; choose another --port" in result.stderr
-    assert not (tmp_path / "pg").exists()  # no database was started
+    assert not embedded_pg_root.exists()  # no database was started

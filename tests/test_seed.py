@@ -113,7 +113,7 @@ def test_isbns_are_valid_isbn13_and_unique_per_tenant():
 
 
 @pytest.mark.slow
-def test_seed_on_a_database_without_schema_says_to_migrate(tmp_path):
+def test_seed_on_a_database_without_schema_says_to_migrate(embedded_pg_root):
     import os
     import subprocess
     import sys
@@ -121,7 +121,7 @@ def test_seed_on_a_database_without_schema_says_to_migrate(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {
-        "SHELFWISE_PGDATA": str(tmp_path / "pg"),
+        "SHELFWISE_PGDATA": str(embedded_pg_root),
         "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
     }
     result = subprocess.run(
