@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def _get(url: str) -> tuple[int, dict]:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(url, timeout=60) as response:
         return response.status, json.loads(response.read())
 
 

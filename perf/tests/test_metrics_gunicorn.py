@@ -68,7 +68,7 @@ def test_metrics_count_requests_served_by_all_workers(tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while True:
             try:
                 _get(f"{base}/api/v2/health")

@@ -232,7 +232,9 @@ def test_smoke_scenario_against_gunicorn_has_no_failures_and_budgeted_queries(
         stderr=_Sink(),
     )
     stats = RunStats.load(out / "stats.json")
-    assert stats.total.requests > 50 and stats.total.failures == 0
+    # 10 users for 12 s with 0.5-1.5 s waits: about 100 requests when idle; a loaded
+    # machine slows the server, so the floor only proves that the mix ran.
+    assert stats.total.requests >= 20 and stats.total.failures == 0
     for name in ("GET /api/v2/books", "GET /api/v2/books/{id}", "GET /api/v2/books/search"):
         assert stats.endpoints[name].queries == QUERY_BUDGETS[name], name
     assert (out / "report.html").stat().st_size > 0
