@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from decimal import Decimal
+from typing import Any
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, QuerySet
+from drf_spectacular.utils import extend_schema_field
 
 from catalog.models import Book, BookGenre
 from catalog.querysets import BOOK_ORDERINGS
+from catalog.serializers import MONEY_PATTERN
+
+_MONEY = re.compile(MONEY_PATTERN)
+
+
+class MoneyFormField(forms.CharField):
+    """A price exactly as the schema's pattern says (no sign, exponent or spaces)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strip=False, **kwargs)
+
+    def to_python(self, value: Any) -> Decimal | None:
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return None
+        if not _MONEY.fullmatch(text):
+            raise ValidationError("Enter a price like 12.50.", code="invalid")
+        return Decimal(text)
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": MONEY_PATTERN})
+class MoneyFilter(django_filters.Filter):
+    field_class = MoneyFormField
 
 
 class BookFilterSet(django_filters.FilterSet):
@@ -18,21 +47,11 @@ class BookFilterSet(django_filters.FilterSet):
     author = django_filters.UUIDFilter(field_name="author_id", help_text="Author id.")
     publisher = django_filters.UUIDFilter(field_name="publisher_id", help_text="Publisher id.")
     genre = django_filters.UUIDFilter(method="filter_genre", help_text="Genre id.")
-    min_price = django_filters.NumberFilter(
-        field_name="price",
-        lookup_expr="gte",
-        min_value=0,
-        max_digits=10,
-        decimal_places=2,
-        help_text="Lowest price, inclusive.",
+    min_price = MoneyFilter(
+        field_name="price", lookup_expr="gte", help_text="Lowest price, inclusive, e.g. `9.50`."
     )
-    max_price = django_filters.NumberFilter(
-        field_name="price",
-        lookup_expr="lte",
-        min_value=0,
-        max_digits=10,
-        decimal_places=2,
-        help_text="Highest price, inclusive.",
+    max_price = MoneyFilter(
+        field_name="price", lookup_expr="lte", help_text="Highest price, inclusive, e.g. `20`."
     )
     ordering = django_filters.ChoiceFilter(
         choices=[(key, key) for key in BOOK_ORDERINGS],

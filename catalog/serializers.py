@@ -5,16 +5,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import MAX_STOCK
 
 MONEY = {"max_digits": 10, "decimal_places": 2}
+# A price as input: a string of at most 8 digits and 2 decimals, nothing else (no sign,
+# exponent, spaces or JSON number). The schema publishes this very pattern.
+MONEY_PATTERN = r"^[0-9]{1,8}(?:\.[0-9]{1,2})?$"
 MAX_GENRES_PER_BOOK = 20
 BULK_MAX_ROWS = 1000
 
-_ISBN_SEPARATORS = re.compile(r"[\s-]")
+_MONEY = re.compile(MONEY_PATTERN)
+_ISBN_SEPARATORS = re.compile(r"[ -]")
 _ISBN = re.compile(r"^(?:[0-9]{13}|[0-9]{9}[0-9X])$")  # ASCII digits only, not \d
+# The same rule on the text as sent, separators included, for the schema.
+ISBN_PATTERN = r"^(?:(?:[ -]*[0-9]){9}[ -]*[0-9Xx]|(?:[ -]*[0-9]){13})[ -]*$"
+ISBN_MAX_LENGTH = 17
 
 
 class StrictCharField(serializers.CharField):
@@ -27,17 +35,39 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": ISBN_PATTERN, "maxLength": ISBN_MAX_LENGTH, "minLength": 10}
+)
 class IsbnField(StrictCharField):
-    """ISBN-10 or ISBN-13; hyphens and spaces are dropped before storing."""
+    """ISBN-10 or ISBN-13; hyphens and spaces are dropped before storing (no other
+    whitespace: the schema's pattern says exactly what is accepted)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=17, **kwargs)
+        super().__init__(max_length=ISBN_MAX_LENGTH, trim_whitespace=False, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
-        value = _ISBN_SEPARATORS.sub("", super().to_internal_value(data)).upper()
-        if not _ISBN.match(value):
+        text = super().to_internal_value(data)
+        if len(text) > ISBN_MAX_LENGTH:  # as sent: max_length alone sees the stripped value
+            self.fail("max_length", max_length=ISBN_MAX_LENGTH)
+        value = _ISBN_SEPARATORS.sub("", text).upper()
+        if not _ISBN.fullmatch(value):
             raise serializers.ValidationError("Not an ISBN-10 or ISBN-13.", code="invalid_isbn")
         return value
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": MONEY_PATTERN, "example": "12.50"}
+)
+class MoneyField(serializers.DecimalField):
+    """A non-negative price sent as a string matching MONEY_PATTERN."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**MONEY, min_value=0, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or not _MONEY.fullmatch(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 # --- Output ------------------------------------------------------------------------------
@@ -100,7 +130,7 @@ class BookExportLineSerializer(serializers.Serializer):
 class BookCreateSerializer(serializers.Serializer):
     title = StrictCharField(max_length=300)
     isbn = IsbnField()
-    price = serializers.DecimalField(**MONEY, min_value=0)
+    price = MoneyField()
     stock = serializers.IntegerField(min_value=0, max_value=MAX_STOCK, default=0)
     author_id = serializers.UUIDField()
     publisher_id = serializers.UUIDField()
@@ -122,7 +152,7 @@ class BookUpdateSerializer(BookCreateSerializer):
 class BookImportRowSerializer(serializers.Serializer):
     isbn = IsbnField()
     title = StrictCharField(max_length=300)
-    price = serializers.DecimalField(**MONEY, min_value=0)
+    price = MoneyField()
     stock = serializers.IntegerField(
         min_value=0,
         max_value=MAX_STOCK,

@@ -25,7 +25,6 @@ from catalog.serializers import (
     BookDetailSerializer,
     BookExportLineSerializer,
     BookImportResultSerializer,
-    BookImportRowSerializer,
     BookImportSerializer,
     BookListSerializer,
     BookSearchResultSerializer,
@@ -186,7 +185,7 @@ class BookBulkImportApi(GenericAPIView):
             "row fails the whole request with a 400 whose `details.rows` maps each bad "
             "row's index to its errors."
         ),
-        request=BookImportRowSerializer(many=True),
+        request=BookImportSerializer(),
         responses={200: BookImportResultSerializer},
         examples=[
             OpenApiExample(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ import orjson
 from django.conf import settings
 from django.db.models import F, Model, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_orjson_renderer.parsers import ORJSONParser
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ParseError, ValidationError
@@ -62,6 +64,30 @@ class BoundedORJSONParser(ORJSONParser):
             raise ParseError(f"Malformed JSON: {exc}") from None
 
 
+# --- Filters ---------------------------------------------------------------------------
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, except that a filter sent blank (``?publisher=``) is a 400.
+
+    django-filter skips blank values, so a client that forgot to fill one in would get the
+    unfiltered list, and the schema (a uuid, an enum, a price) already calls blank invalid.
+    """
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            params = request.query_params
+            blank = {
+                name: ["This field may not be blank."]
+                for name in filterset_class.base_filters
+                if name in params and not params[name].strip()
+            }
+            if blank:
+                raise ValidationError(blank)
+        return super().filter_queryset(request, queryset, view)
+
+
 # --- Throttling --------------------------------------------------------------------------
 
 
@@ -80,8 +106,14 @@ class TenantUserRateThrottle(UserRateThrottle):
 # --- Pagination --------------------------------------------------------------------------
 
 
+MAX_PAGE = 1_000_000
+# Cursors are unpadded URL-safe base64 (of a small JSON object).
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
 class PageParamsSerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     limit = serializers.IntegerField(min_value=1, default=50)
 
     def __init__(self, *args: Any, max_limit: int, **kwargs: Any) -> None:
@@ -236,7 +268,7 @@ class PagePagination(BasePagination):
                 "required": False,
                 "in": "query",
                 "description": "1-based page number (ignored with `cursor`).",
-                "schema": {"type": "integer", "minimum": 1, "default": 1},
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
             },
             {
                 "name": self.limit_query_param,
@@ -259,9 +291,10 @@ class PagePagination(BasePagination):
                     "in": "query",
                     "description": (
                         "Keyset pagination: pass an empty value for the first page, then "
-                        "follow `next` / `previous`. Same cost at any depth; `count` is null."
+                        "follow `next` / `previous`. Same cost at any depth; `count` is null. "
+                        "A cursor the server did not issue is a 400."
                     ),
-                    "schema": {"type": "string"},
+                    "schema": {"type": "string", "pattern": CURSOR_PATTERN},
                 }
             )
         return parameters
@@ -285,6 +318,8 @@ def _encode_cursor(backwards: bool, value: Any, pk: Any) -> str:
 
 def _decode_cursor(token: str, model_field: Any, model: type[Model]) -> tuple[bool, Any]:
     invalid = ValidationError({"cursor": ["Invalid cursor."]}, code="invalid_cursor")
+    if not _CURSOR.fullmatch(token):  # b64decode would skip foreign characters
+        raise invalid
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = orjson.loads(raw)

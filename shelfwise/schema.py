@@ -51,6 +51,17 @@ class AutoSchema(SpectacularAutoSchema):
                 response["content"] = error_content
         return responses
 
+    def _unwrap_list_serializer(self, serializer: Any, direction: Any) -> Any:
+        """Arrays also carry the list's own bounds (``min_length`` / ``max_length``),
+        which drf-spectacular leaves out."""
+        schema = super()._unwrap_list_serializer(serializer, direction)
+        if isinstance(serializer, serializers.ListSerializer) and schema:
+            if serializer.min_length is not None:
+                schema["minItems"] = serializer.min_length
+            if serializer.max_length is not None:
+                schema["maxItems"] = serializer.max_length
+        return schema
+
     def _error_codes(self) -> list[str]:
         from tenants.permissions import IsOperator, IsOperatorOrReadOnly
 
