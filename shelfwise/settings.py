@@ -6,6 +6,7 @@ DATABASE_URL unset means the embedded PostgreSQL server under ``.pgdata/``.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -102,6 +103,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "axes",
     "shelfwise",
     "tenants",
     "catalog",
@@ -149,12 +151,18 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out admin login into its 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "shelfwise.urls"
 WSGI_APPLICATION = "shelfwise.wsgi.application"
 AUTH_USER_MODEL = "tenants.User"
-AUTHENTICATION_BACKENDS = ["tenants.backends.TenantModelBackend"]
+# AxesStandaloneBackend first: it refuses a locked-out login before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "tenants.backends.TenantModelBackend",
+]
 
 TEMPLATES = [
     {
@@ -210,6 +218,20 @@ CACHES = {
         "LOCATION": "shelfwise",
     }
 }
+
+# Failed bearer authentications per client address (tenants/throttling.py), counted in
+# PostgreSQL so that every worker shares them; past the limit the address gets 429.
+API_AUTH_FAILURE_RATE = os.environ.get("API_AUTH_FAILURE_RATE", "30/min")
+# Proxies whose X-Forwarded-For names the client (exact addresses); else REMOTE_ADDR.
+API_TRUSTED_PROXIES = _env_list("API_TRUSTED_PROXIES", [])
+
+# Admin logins (django-axes): attempts are stored in the database, shared by all workers.
+AXES_FAILURE_LIMIT = _env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=_env_int("AXES_COOLOFF_MINUTES", 15))
+# Locked by address (password spraying) and by username (one account from many addresses).
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "tenants.throttling.client_address"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
