@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -247,6 +248,8 @@ CACHES = {
 # Failed bearer authentications per client address (tenants/throttling.py), counted in
 # PostgreSQL so that every worker shares them; past the limit the address gets 429.
 API_AUTH_FAILURE_RATE = os.environ.get("API_AUTH_FAILURE_RATE", "30/min")
+if not re.fullmatch(r"[1-9][0-9]*/[smhd][a-z]*", API_AUTH_FAILURE_RATE):
+    raise ImproperlyConfigured(f"API_AUTH_FAILURE_RATE={API_AUTH_FAILURE_RATE!r}; e.g. 30/min")
 # Proxies whose X-Forwarded-For names the client (exact addresses); else REMOTE_ADDR.
 API_TRUSTED_PROXIES = _env_list("API_TRUSTED_PROXIES", [])
 

@@ -153,3 +153,9 @@ DOCS_STATUS = (
 def test_api_docs_are_a_json_404_in_prod_by_default():
     result = _settings(sys.executable, "-c", DOCS_STATUS, **PROD)
     assert result.stdout.strip() == str([(404, "not_found")] * 3), result.stderr
+
+
+def test_a_malformed_auth_failure_rate_is_refused():
+    result = _settings(API_AUTH_FAILURE_RATE="thirty")
+    assert result.returncode != 0
+    assert "API_AUTH_FAILURE_RATE='thirty'" in result.stderr
