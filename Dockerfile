@@ -15,7 +15,11 @@ COPY requirements.txt .
 RUN python -m pip install -r requirements.txt
 
 COPY . .
-RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+# prod settings refuse to load without a strong SECRET_KEY and a DATABASE_URL; collectstatic
+# uses neither, so a throwaway key and an address never connected to stand in.
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    DATABASE_URL=postgres://collectstatic.invalid/unused \
+    python manage.py collectstatic --noinput
 
 USER shelfwise
 EXPOSE 8000

@@ -6,7 +6,9 @@ DATABASE_URL unset means the embedded PostgreSQL server under ``.pgdata/``.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -56,11 +58,32 @@ IS_PROD = SHELFWISE_ENV == "prod"
 
 DEBUG = _env_bool("DJANGO_DEBUG", IS_DEV)
 
+DEV_SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production"  # noqa: S105
+# Words of keys copied from examples and generators' defaults, refused in prod.
+PLACEHOLDER_KEY_WORDS = ("insecure", "changeme", "change-me", "change_me", "secret", "example")
+
+
+def _secret_key_problem(key: str) -> str | None:
+    """Why ``key`` is unfit for production (Django's own W009 test, plus placeholders)."""
+    if len(key) < 50:
+        return "is shorter than 50 characters"
+    if len(set(key)) < 5:
+        return "has fewer than 5 distinct characters"
+    if any(word in key.lower() for word in PLACEHOLDER_KEY_WORDS):
+        return "looks like a placeholder"
+    return None
+
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if IS_PROD:
+if IS_PROD:
+    if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when SHELFWISE_ENV=prod")
-    SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production"  # noqa: S105
+    if problem := _secret_key_problem(SECRET_KEY):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY {problem}; generate one with: python -c "
+            "'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+SECRET_KEY = SECRET_KEY or DEV_SECRET_KEY
 
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", [] if IS_PROD else ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -70,6 +93,9 @@ CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 EMBEDDED_POSTGRES_ROOT = Path(os.environ.get("SHELFWISE_PGDATA", BASE_DIR / ".pgdata"))
 CONN_MAX_AGE = _env_int("CONN_MAX_AGE", 60)
+if IS_PROD and not DATABASE_URL:
+    # The embedded server is for development and tests, never a production database.
+    raise ImproperlyConfigured("DATABASE_URL must be set when SHELFWISE_ENV=prod")
 
 if DATABASE_URL:
     _default_db = dj_database_url.parse(
@@ -102,6 +128,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
     "shelfwise",
     "tenants",
     "catalog",
@@ -149,12 +177,18 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out admin login into its 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "shelfwise.urls"
 WSGI_APPLICATION = "shelfwise.wsgi.application"
 AUTH_USER_MODEL = "tenants.User"
-AUTHENTICATION_BACKENDS = ["tenants.backends.TenantModelBackend"]
+# AxesStandaloneBackend first: it refuses a locked-out login before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "tenants.backends.TenantModelBackend",
+]
 
 TEMPLATES = [
     {
@@ -211,6 +245,22 @@ CACHES = {
     }
 }
 
+# Failed bearer authentications per client address (tenants/throttling.py), counted in
+# PostgreSQL so that every worker shares them; past the limit the address gets 429.
+API_AUTH_FAILURE_RATE = os.environ.get("API_AUTH_FAILURE_RATE", "30/min")
+if not re.fullmatch(r"[1-9][0-9]*/[smhd][a-z]*", API_AUTH_FAILURE_RATE):
+    raise ImproperlyConfigured(f"API_AUTH_FAILURE_RATE={API_AUTH_FAILURE_RATE!r}; e.g. 30/min")
+# Proxies whose X-Forwarded-For names the client (exact addresses); else REMOTE_ADDR.
+API_TRUSTED_PROXIES = _env_list("API_TRUSTED_PROXIES", [])
+
+# Admin logins (django-axes): attempts are stored in the database, shared by all workers.
+AXES_FAILURE_LIMIT = _env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=_env_int("AXES_COOLOFF_MINUTES", 15))
+# Locked by address (password spraying) and by username (one account from many addresses).
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "tenants.throttling.client_address"
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["shelfwise.api.BoundedORJSONParser"],
@@ -241,14 +291,31 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v2",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.OrderStatus"},
+    # Swagger UI and Redoc from the pinned drf-spectacular-sidecar, served as static files:
+    # the docs work offline and load nothing from another host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+# /api/schema/, /api/docs/ and /api/redoc/: off in prod (the JSON 404), on elsewhere.
+API_DOCS_PUBLIC = _env_bool("API_DOCS_PUBLIC", not IS_PROD)
 
 # --- Security in production ------------------------------------------------------------
 
-if IS_PROD:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# `manage.py check --deploy` runs clean in prod with these set (README).
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", IS_PROD)
+CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", IS_PROD)
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe over plain HTTP: liveness and readiness are never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^api/v2/health$", r"^api/v2/ready$"]
+SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", False)
+# Opt-in, and only behind a proxy that sets the header itself (else clients could spoof
+# HTTPS): the header's name, e.g. X-Forwarded-Proto, whose value "https" means HTTPS.
+_proxy_ssl_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
 
 # --- Logging (structlog over the standard library) -------------------------------------
 

@@ -82,3 +82,21 @@ class ApiToken(models.Model):
     @classmethod
     def generate_key(cls) -> str:
         return cls.PREFIX + secrets.token_urlsafe(32)
+
+
+class AuthFailure(models.Model):
+    """Failed API authentications of one client address in its current window.
+
+    One row per address, shared by every worker through PostgreSQL; written only by
+    ``tenants.services.auth_failure_record`` (an atomic upsert), read by the token lookup.
+    """
+
+    address = models.CharField(max_length=64, primary_key=True)
+    window_start = models.DateTimeField()
+    failures = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["window_start"], name="authfailure_window_start")]
+
+    def __str__(self) -> str:
+        return f"{self.address}: {self.failures} since {self.window_start:%Y-%m-%d %H:%M:%S}"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -69,3 +70,49 @@ def api_token_touch(*, token: ApiToken) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lte=cutoff), pk=token.pk
     ).update(last_used_at=now)
     token.last_used_at = now
+
+
+class AuthFailureCount(NamedTuple):
+    failures: int  # in the address's current window, this one included
+    seconds_left: float  # until that window ends
+
+
+# Stale rows of other addresses removed per recorded failure: the table stays about as large
+# as the number of addresses failing in one window. SKIP LOCKED: never wait on, or
+# deadlock with, another worker doing the same.
+_AUTH_FAILURE_PURGE_BATCH = 10
+
+_AUTH_FAILURE_UPSERT = """
+WITH purged AS (
+    DELETE FROM tenants_authfailure WHERE address IN (
+        SELECT address FROM tenants_authfailure
+        WHERE window_start <= now() - %(window)s AND address <> %(address)s
+        LIMIT %(purge)s FOR UPDATE SKIP LOCKED
+    )
+)
+INSERT INTO tenants_authfailure AS f (address, window_start, failures)
+VALUES (%(address)s, now(), 1)
+ON CONFLICT (address) DO UPDATE SET
+    failures = CASE WHEN f.window_start > now() - %(window)s THEN f.failures + 1 ELSE 1 END,
+    window_start = CASE WHEN f.window_start > now() - %(window)s THEN f.window_start
+                        ELSE now() END
+RETURNING failures, EXTRACT(EPOCH FROM window_start + %(window)s - now())::float
+"""
+
+
+def auth_failure_record(*, address: str, window_seconds: int) -> AuthFailureCount:
+    """Count one failed authentication from ``address``, atomically across processes.
+
+    A window opens at an address's first failure and lasts ``window_seconds``; a failure
+    after it opens the next. One statement, so concurrent workers serialize on the row
+    (none reads a count that another is about to replace), on the database's clock.
+    """
+    params: dict[str, Any] = {
+        "address": address,
+        "window": dt.timedelta(seconds=window_seconds),
+        "purge": _AUTH_FAILURE_PURGE_BATCH,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_AUTH_FAILURE_UPSERT, params)
+        failures, seconds_left = cursor.fetchone()
+    return AuthFailureCount(failures, seconds_left)
