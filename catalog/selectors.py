@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 
 from catalog.models import Author, Book, Publisher
 from catalog.querysets import AuthorQuerySet, BookQuerySet, PublisherQuerySet
@@ -40,7 +41,17 @@ def book_export_rows(*, tenant: Tenant) -> Iterator[tuple[Any, ...]]:
     Closing the generator early (client gone) rolls the read-only transaction back.
     """
     with transaction.atomic():
+        _set_local(settings.DB_EXPORT_TIMEOUTS_MS)
         yield from _books(tenant).export_rows().iterator(chunk_size=EXPORT_CHUNK_SIZE)
+
+
+def _set_local(settings_ms: dict[str, int]) -> None:
+    """SET LOCAL: for the current transaction only (safe under PgBouncer's transaction
+    pooling), raising the connection's request limits for one long read."""
+    calls = ", ".join(["set_config(%s, %s, true)"] * len(settings_ms))
+    params = [item for name, ms in settings_ms.items() for item in (name, str(ms))]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {calls}", params)
 
 
 def author_list(*, tenant: Tenant) -> AuthorQuerySet:

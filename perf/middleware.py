@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 
 import structlog
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 
@@ -105,7 +106,12 @@ class QueryCountMiddleware:
             # The resolver may query (once per tenant and TTL): not the request's queries,
             # and no N+1 for a test that makes requests for several tenants.
             with allow_repeats("tier lookup, cached per tenant"):
-                tier = resolver(request) if resolver else "none"
+                try:
+                    tier = resolver(request) if resolver else "none"
+                except DatabaseError:
+                    # The database failed the request already (or fails now): the label
+                    # must not turn the request's own answer (a 503, say) into a 500.
+                    tier = "unknown"
             metrics.observe_request(
                 route=route,
                 method=method,

@@ -10,6 +10,7 @@ the HTTP status of each is decided here, in one table.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
@@ -26,6 +27,7 @@ from rest_framework.views import set_rollback
 
 from catalog import services as catalog_services
 from orders import services as order_services
+from shelfwise import outage
 from shelfwise.api import RequestTooLarge
 
 API_PREFIX = "/api/"
@@ -86,7 +88,28 @@ def _api_error_body(exc: exceptions.APIException) -> dict[str, Any]:
     return error_body(str(code), str(detail), details)
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+def database_error_response(request: HttpRequest, exc: BaseException | None) -> HttpResponse | None:
+    """A 503 with Retry-After when ``exc`` is the database failing (down, or a query out
+    of time), for any path and any profile; None for anything else."""
+    failure = outage.database_failure(exc)
+    if failure is None:
+        return None
+    assert exc is not None
+    outage.report(failure, exc, path=request.path)
+    response = JsonResponse(
+        error_body(failure.code, failure.message, {"reason": failure.reason}),
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(failure.retry_after_s)},
+    )
+    response._has_been_logged = True  # type: ignore[attr-defined]  # outage.report did
+    return response
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse | None:
+    database_response = database_error_response(context["request"], exc)
+    if database_response is not None:
+        set_rollback()
+        return database_response
     exc = _as_api_exception(exc)
     domain_status = _domain_status(exc)
     if domain_status is not None:
@@ -128,6 +151,11 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
+    # Called while Django handles the exception: a database failure raised outside a
+    # view (a middleware's query) is still a 503, not a 500.
+    database_response = database_error_response(request, sys.exc_info()[1])
+    if database_response is not None:
+        return database_response
     if not request.path.startswith(API_PREFIX):
         return defaults.server_error(request)
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -112,6 +113,51 @@ else:
         "CONN_MAX_AGE": CONN_MAX_AGE,
         "CONN_HEALTH_CHECKS": True,
     }
+
+# Bounded database work. Each connection starts with these limits as libpq startup
+# options (`-c name=value`: no session-level SET, so PgBouncer's transaction pooling can
+# pass them on); work that needs longer raises them with SET LOCAL in its transaction
+# (the export, below). Management commands (migrate, seed, explain, shell) run without
+# limits unless DB_COMMAND_* set them; servers (gunicorn, runserver) and tests use the
+# request limits. A cancelled query or an unreachable database answers 503 (errors.py).
+IS_MANAGEMENT_COMMAND = (
+    Path(sys.argv[0]).name in {"manage.py", "django-admin"}
+    and sys.argv[1:2] != ["runserver"]
+    and len(sys.argv) > 1
+)
+
+
+def _db_timeouts_ms(prefix: str, statement: int, lock: int, idle: int) -> dict[str, int]:
+    return {
+        "statement_timeout": _env_int(f"{prefix}STATEMENT_TIMEOUT_MS", statement),
+        "lock_timeout": _env_int(f"{prefix}LOCK_TIMEOUT_MS", lock),
+        "idle_in_transaction_session_timeout": _env_int(
+            f"{prefix}IDLE_IN_TRANSACTION_TIMEOUT_MS", idle
+        ),
+    }
+
+
+DB_TIMEOUTS_MS = (
+    _db_timeouts_ms("DB_COMMAND_", 0, 0, 0)
+    if IS_MANAGEMENT_COMMAND
+    else _db_timeouts_ms("DB_", 5_000, 3_000, 10_000)
+)
+# The export streams from a cursor inside one transaction: each FETCH is a statement,
+# and the transaction idles while a slow client reads.
+DB_EXPORT_TIMEOUTS_MS = {
+    "statement_timeout": _env_int("DB_EXPORT_STATEMENT_TIMEOUT_MS", 60_000),
+    "idle_in_transaction_session_timeout": _env_int(
+        "DB_EXPORT_IDLE_IN_TRANSACTION_TIMEOUT_MS", 300_000
+    ),
+}
+# Fail fast when the server is unreachable rather than hang the worker.
+DB_CONNECT_TIMEOUT_S = _env_int("DB_CONNECT_TIMEOUT_S", 3)
+_options = _default_db.setdefault("OPTIONS", {})
+_options["connect_timeout"] = DB_CONNECT_TIMEOUT_S
+# DATABASE_URL's own ?options= come last, so they win.
+_options["options"] = " ".join(
+    [*(f"-c {name}={ms}" for name, ms in DB_TIMEOUTS_MS.items()), _options.get("options", "")]
+).strip()
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -163,6 +209,8 @@ PERF = {
 # QueryCountMiddleware comes first (after silk's) so that it counts authentication's
 # queries and none of silk's bookkeeping, which silk does outside it.
 MIDDLEWARE = [
+    # Outermost, so that a database failure anywhere below is a 503 JSON (errors.py).
+    "shelfwise.middleware.DatabaseUnavailableMiddleware",
     *(["silk.middleware.SilkyMiddleware"] if SILK_ENABLED else []),
     "perf.middleware.QueryCountMiddleware",
     "shelfwise.middleware.RequireContentLengthMiddleware",

@@ -15,6 +15,7 @@ import pytest
 
 from perf.loadtest.runner import free_port
 from shelfwise.embedded_db import EmbeddedPostgres
+from tests.postgres import stop_immediately
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +27,9 @@ def _get(url: str) -> tuple[int, dict]:
         return response.status, json.loads(response.read())
 
 
-def test_demo_migrates_seeds_serves_and_stops_everything_on_ctrl_c(embedded_pg_root, tmp_path):
+def test_demo_migrates_seeds_serves_restarts_its_database_and_stops_on_ctrl_c(
+    tmp_path, embedded_pg_root
+):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {
@@ -69,6 +72,16 @@ def test_demo_migrates_seeds_serves_and_stops_everything_on_ctrl_c(embedded_pg_r
             )
             assert line.split()[-1].startswith("sw_")
         assert f"{base}/api/docs/" in text and f"{base}/admin/" in text
+
+        # The embedded PostgreSQL dies: demo starts it again and the API comes back.
+        stop_immediately(EmbeddedPostgres(embedded_pg_root))
+        deadline = time.monotonic() + 60
+        while "Embedded PostgreSQL restarted." not in log.read_text():
+            assert demo.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert "Embedded PostgreSQL stopped unexpectedly" in log.read_text()
+        assert _get(f"{base}/api/v2/ready") == (200, {"status": "ok", "database": "ok"})
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=60)

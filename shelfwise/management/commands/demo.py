@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
@@ -21,6 +22,8 @@ from tenants.models import Role, Tenant
 from tenants.services import api_token_issue, user_get_or_create
 
 GUNICORN_CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
+# How often the demo checks that its embedded PostgreSQL is still running.
+WATCH_INTERVAL_S = 1.0
 
 
 class Command(BaseCommand):
@@ -60,8 +63,7 @@ class Command(BaseCommand):
                     self.stdout.write("Empty database: seeding the tenant mix ...")
                     call_command("seed", seed=options["seed"], scale=options["scale"])
                 self._print_welcome(port)
-                assert server.process is not None
-                returncode = server.process.wait()
+                returncode = self._serve(server, embedded)
                 # Ctrl-C reaches gunicorn too (same process group); it may exit before we
                 # see the signal, cleanly (0) or by the signal itself.
                 if returncode not in (0, -signal.SIGINT, -signal.SIGTERM):
@@ -75,6 +77,26 @@ class Command(BaseCommand):
             connections.close_all()
             if embedded and server_at(settings.EMBEDDED_POSTGRES_ROOT).release():
                 self.stdout.write("Embedded PostgreSQL stopped.")
+
+    def _serve(self, server: ServerProcess, embedded: bool) -> int:
+        """Wait for gunicorn to exit; meanwhile restart the embedded PostgreSQL if it dies
+        (same data, same socket: the workers reconnect on their next request)."""
+        assert server.process is not None
+        postgres = server_at(settings.EMBEDDED_POSTGRES_ROOT)
+        while True:
+            try:
+                return server.process.wait(timeout=WATCH_INTERVAL_S)
+            except subprocess.TimeoutExpired:
+                pass
+            if not embedded or postgres.status() is not None:
+                continue
+            self.stdout.write("Embedded PostgreSQL stopped unexpectedly; restarting it ...")
+            try:
+                postgres.acquire()
+            except Exception as exc:  # said, and tried again at the next tick
+                self.stderr.write(f"Embedded PostgreSQL did not start ({exc}); retrying ...")
+                continue
+            self.stdout.write("Embedded PostgreSQL restarted.")
 
     def _gunicorn(self, port: int, workers: int | None, embedded: bool) -> ServerProcess:
         """gunicorn on 127.0.0.1:port, its logs on this terminal; stopped on leaving."""
