@@ -240,6 +240,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.OrderStatus"},
 }
 
+# The export's body goes out a piece at a time (500 lines); under gunicorn each piece must
+# reach the client's socket within this many seconds, or the connection is closed (the body
+# then lacks its completeness trailer). Frees the thread of a client that stopped reading.
+EXPORT_SEND_TIMEOUT = _env_int("EXPORT_SEND_TIMEOUT", 30)
+
 # --- Security in production ------------------------------------------------------------
 
 if IS_PROD:
