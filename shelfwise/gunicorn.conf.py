@@ -1,7 +1,7 @@
 """Gunicorn configuration for ShelfWise (used by `manage.py demo` and the Docker image).
 
-Command-line flags override these values; GUNICORN_BIND and WEB_CONCURRENCY set them
-from the environment.
+Command-line flags override these values; GUNICORN_BIND, WEB_CONCURRENCY and
+GUNICORN_THREADS set them from the environment.
 """
 
 import multiprocessing
