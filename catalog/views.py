@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -238,7 +239,11 @@ class BookBulkImportApi(GenericAPIView):
 
 
 def _ndjson(rows: Iterable[tuple[Any, ...]], lines_per_chunk: int = 500) -> Iterator[bytes]:
+    """Book lines, then the trailer ``{"complete": true, "count": N}``: written only once the
+    cursor is exhausted, so a body without it was cut off (the client cannot otherwise tell,
+    the 200 went out with the headers)."""
     buffer: list[bytes] = []
+    count = 0
     for pk, isbn, title, price, stock, published_on, author, publisher, genres, desc in rows:
         buffer.append(
             orjson.dumps(
@@ -256,11 +261,21 @@ def _ndjson(rows: Iterable[tuple[Any, ...]], lines_per_chunk: int = 500) -> Iter
                 }
             )
         )
+        count += 1
         if len(buffer) == lines_per_chunk:
             yield b"\n".join(buffer) + b"\n"
             buffer.clear()
-    if buffer:
-        yield b"\n".join(buffer) + b"\n"
+    buffer.append(orjson.dumps({"complete": True, "count": count}))
+    yield b"\n".join(buffer) + b"\n"
+
+
+def _bound_body_writes(request: Request, seconds: int) -> None:
+    """Under gunicorn, each write of the body gives up after ``seconds`` (a socket timeout
+    covers a whole ``sendall``): a client that stops reading makes the send fail, gunicorn
+    closes the connection and the thread is free. Other servers: no effect."""
+    sock = request.META.get("gunicorn.socket")
+    if sock is not None:
+        sock.settimeout(seconds)
 
 
 class BookExportApi(GenericAPIView):
@@ -272,11 +287,18 @@ class BookExportApi(GenericAPIView):
         summary="The whole catalog as NDJSON, streamed",
         description=(
             "One JSON object per line, in catalog order, streamed from a server-side "
-            "cursor: memory stays flat and the query count constant whatever the size."
+            "cursor: memory stays flat and the query count constant whatever the size. "
+            'The last line is the trailer `{"complete": true, "count": N}` (N book lines), '
+            "written only when every book has been sent: a body that ends without it was "
+            "cut off (the status, 200, was sent first), so discard it and export again. "
+            "The chunked body of a cut export also lacks its terminating chunk. A client "
+            "must keep reading: when a piece of the body (500 lines) cannot be handed to "
+            "it within `EXPORT_SEND_TIMEOUT` seconds (default 30), it is disconnected."
         ),
         responses={(200, "application/x-ndjson"): BookExportLineSerializer},
     )
     def get(self, request: Request) -> StreamingHttpResponse:
+        _bound_body_writes(request, settings.EXPORT_SEND_TIMEOUT)
         rows = selectors.book_export_rows(tenant=request_tenant(request))
         response = StreamingHttpResponse(_ndjson(rows), content_type="application/x-ndjson")
         response["Content-Disposition"] = 'attachment; filename="books.ndjson"'

@@ -1,7 +1,7 @@
 """Gunicorn configuration for ShelfWise (used by `manage.py demo` and the Docker image).
 
-Command-line flags override these values; GUNICORN_BIND and WEB_CONCURRENCY set them
-from the environment.
+Command-line flags override these values; GUNICORN_BIND, WEB_CONCURRENCY and
+GUNICORN_THREADS set them from the environment.
 """
 
 import multiprocessing
@@ -9,10 +9,16 @@ import os
 
 wsgi_app = "shelfwise.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# Sync workers: the request path is CPU and database bound, and Django's persistent
-# connections are per worker. (2 x cores) + 1, capped for small machines.
+# (2 x cores) + 1 processes, capped for small machines, each with GUNICORN_THREADS threads.
+# Threaded workers because of the streamed export: a sync worker's heartbeat stops while it
+# serves a request, so `timeout` killed any export that a slow client read for longer,
+# mid-body and with a 200 already sent. A gthread worker's main thread beats while its
+# threads serve, so `timeout` bounds a hung worker, not a request; a client that stops
+# reading is bounded by EXPORT_SEND_TIMEOUT (settings.py) instead. Each thread keeps its
+# own persistent database connection: up to workers x threads connections per server.
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
-worker_class = "sync"
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
@@ -50,8 +56,12 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """Connect now: the connection's one-time setup queries (PostgreSQL type lookups
-    for django.contrib.postgres) then never land in a request's X-Query-Count."""
+    """Connect once now: the one-time setup queries (django.contrib.postgres's type
+    lookups, cached per process) then never land in a request's X-Query-Count.
+
+    Requests run in the worker's threads, each with its own connection, so this main-thread
+    connection is closed again rather than kept idle.
+    """
     import contextlib
 
     from django.db import connection
@@ -59,6 +69,7 @@ def post_worker_init(worker):
     # A database that is down now is reported by the first request (and /ready).
     with contextlib.suppress(Exception):
         connection.ensure_connection()
+    connection.close()
 
 
 def on_exit(server):

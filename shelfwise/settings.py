@@ -348,6 +348,11 @@ SPECTACULAR_SETTINGS = {
 # /api/schema/, /api/docs/ and /api/redoc/: off in prod (the JSON 404), on elsewhere.
 API_DOCS_PUBLIC = _env_bool("API_DOCS_PUBLIC", not IS_PROD)
 
+# The export's body goes out a piece at a time (500 lines); under gunicorn each piece must
+# reach the client's socket within this many seconds, or the connection is closed (the body
+# then lacks its completeness trailer). Frees the thread of a client that stopped reading.
+EXPORT_SEND_TIMEOUT = _env_int("EXPORT_SEND_TIMEOUT", 30)
+
 # --- Security in production ------------------------------------------------------------
 
 # `manage.py check --deploy` runs clean in prod with these set (README).

@@ -299,10 +299,15 @@ def test_search_of_stop_words_only_is_empty_not_an_error(member, tenant):
 
 
 def _export(client):
+    """The book lines, after checking the trailer that closes a complete export."""
     response = client.get("/api/v2/books/export")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/x-ndjson"
-    return [orjson.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    body = b"".join(response.streaming_content)
+    assert body.endswith(b"\n")
+    *books, trailer = [orjson.loads(line) for line in body.splitlines()]
+    assert trailer == {"complete": True, "count": len(books)}
+    return books
 
 
 def test_export_streams_the_tenants_catalog_as_ndjson(member, tenant, other_tenant):
@@ -317,6 +322,10 @@ def test_export_streams_the_tenants_catalog_as_ndjson(member, tenant, other_tena
     assert first["published_on"] == "2020-01-01"
     assert first["author"] == books[0].author.name
     assert len(first["genres"]) == 2
+
+
+def test_export_of_an_empty_catalog_is_just_the_trailer(member, tenant):
+    assert _export(member) == []
 
 
 @pytest.mark.parametrize("n_books", [5, 60])
