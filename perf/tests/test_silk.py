@@ -53,7 +53,7 @@ def test_staging_settings_turn_silk_on_with_sampling_and_caps():
 
     code = (
         "from django.conf import settings;"
-        "print(settings.MIDDLEWARE[:2], settings.SILKY_INTERCEPT_PERCENT,"
+        "print(settings.MIDDLEWARE[:3], settings.SILKY_INTERCEPT_PERCENT,"
         " settings.SILKY_MAX_RECORDED_REQUESTS, settings.PERF['NPLUSONE_MODE'])"
     )
     out = subprocess.run(
@@ -68,6 +68,10 @@ def test_staging_settings_turn_silk_on_with_sampling_and_caps():
         },
         cwd=settings.BASE_DIR,
     ).stdout.strip()
+    # Silk wraps the query counter (its own queries stay uncounted); only the outage
+    # guard, which turns an unreachable database into a 503, sits outside it.
     assert out == (
-        "['silk.middleware.SilkyMiddleware', 'perf.middleware.QueryCountMiddleware'] 10 10000 log"
+        "['shelfwise.middleware.DatabaseUnavailableMiddleware',"
+        " 'silk.middleware.SilkyMiddleware', 'perf.middleware.QueryCountMiddleware']"
+        " 10 10000 log"
     )
