@@ -28,6 +28,10 @@ max_requests_jitter = 500
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+# Gunicorn 27's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl):
+# every master on the machine (tests, demo, load tests) would bind and unlink the same
+# file. ShelfWise does not use it.
+control_socket_disable = True
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 # Prometheus multiprocess mode: each worker writes its samples under this folder and
