@@ -221,6 +221,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["shelfwise.api.TenantUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"tenant_user": os.environ.get("API_THROTTLE_RATE", "6000/min")},
     "DEFAULT_SCHEMA_CLASS": "shelfwise.schema.AutoSchema",
+    "DEFAULT_METADATA_CLASS": "shelfwise.metadata.EndpointMetadata",
     "EXCEPTION_HANDLER": "shelfwise.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
