@@ -278,3 +278,35 @@ def test_every_method_of_the_route_answers_a_documented_status(route, world):
             found = problems(method, path, response, documented)
             failures += [f"{who} {method} {path}: {problem}" for problem in found]
     assert not failures, "\n".join(failures)
+
+
+# --- The contract, spelled out ---------------------------------------------------------------
+
+
+@pytest.fixture
+def member_client(world) -> Client:
+    return _bearer_client(UserFactory(tenant=world.own[User].tenant))
+
+
+def test_options_describes_the_endpoint_without_a_serializer(member_client):
+    # The orders view has no serializer_class: DRF's SimpleMetadata failed here (a 500).
+    response = member_client.options("/api/v2/orders")
+    assert response.status_code == 200
+    assert {m.strip() for m in response["Allow"].split(",")} == {"GET", "POST", "HEAD", "OPTIONS"}
+    assert set(response.json()) == {"name", "description", "renders", "parses"}
+    health = member_client.options("/api/v2/health")
+    assert health.status_code == 200 and health["Allow"] == "GET, HEAD, OPTIONS"
+
+
+@pytest.mark.parametrize("path", ["/api/v2/books", "/api/v2/health", "/metrics", "/api/schema/"])
+def test_an_unknown_method_is_a_json_405_with_allow(member_client, path):
+    response = member_client.generic("BREW", path)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in response["Allow"] and "BREW" not in response["Allow"]
+
+
+def test_an_accept_the_api_cannot_render_is_a_json_406(member_client):
+    response = member_client.get("/api/v2/books", headers={"Accept": "text/html"})
+    assert response.status_code == 406
+    assert response.json()["error"]["code"] == "not_acceptable"
