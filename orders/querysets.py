@@ -1,4 +1,5 @@
-"""Scoped querysets for orders: ``OrderQuerySet(Order).for_tenant(t).active().with_items()``."""
+"""Scoped querysets for orders:
+``OrderQuerySet(Order).for_tenant(t).visible_to(user).active().with_items()``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.db.models import Prefetch
 
 from orders.models import INACTIVE_STATUSES, Order, OrderItem
 from perf.fetch import bundle_fetch_mode
+from tenants.models import User
 from tenants.querysets import TenantScopedQuerySet
 
 ORDER_FIELDS = ("id", "status", "created_at", "total")
@@ -23,6 +25,14 @@ class OrderQuerySet(TenantScopedQuerySet[Order]):
         """Not cancelled or archived: the predicate of the partial index
         order_tenant_active_created, written the same way so the planner matches it."""
         return self.exclude(status__in=INACTIVE_STATUSES)
+
+    def visible_to(self, user: User) -> Self:
+        """The orders ``user`` may see and act on: an operator's, all of the tenant's; a
+        member's, their own. Another member's order is then not found, as another
+        tenant's is."""
+        if user.is_operator:
+            return self
+        return self.filter(user_id=user.pk)
 
     def newest_first(self) -> Self:
         return self.order_by("-created_at", "-id")

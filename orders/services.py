@@ -239,10 +239,14 @@ def order_place(
 
 
 @transaction.atomic
-def order_cancel(*, tenant: Tenant, order_id: uuid.UUID) -> None:
+def order_cancel(*, tenant: Tenant, order_id: uuid.UUID, user: User | None) -> None:
     """Cancel a pending or paid order and put its stock back. Cancelling a cancelled order
-    does nothing (idempotent); unknown or another tenant's order: Order.DoesNotExist."""
+    does nothing (idempotent). Unknown, another tenant's, or (when ``user`` is a member)
+    another member's order: Order.DoesNotExist. ``user=None`` (no default, so that no
+    caller forgets it): the operators' tooling (the admin), any order of the tenant."""
     orders = OrderQuerySet(Order).for_tenant(tenant)
+    if user is not None:
+        orders = orders.visible_to(user)
     order = orders.select_for_update().only("id", "status").get(pk=order_id)
     if order.status == OrderStatus.CANCELLED:
         return
@@ -326,5 +330,5 @@ def orders_cancel(*, tenant: Tenant, order_ids: Sequence[uuid.UUID]) -> int:
     )
     with allow_repeats("orders_cancel runs order_cancel once per order", match="FOR UPDATE"):
         for order_id in cancellable:
-            order_cancel(tenant=tenant, order_id=order_id)
+            order_cancel(tenant=tenant, order_id=order_id, user=None)
     return len(cancellable)

@@ -48,11 +48,16 @@ class OrderListCreateApi(GenericAPIView):
 
     @extend_schema(
         operation_id="orders_list",
-        summary="The tenant's orders, newest first, with their items",
+        summary="Orders, newest first, with their items",
+        description=(
+            "A member sees their own orders; an operator sees all of the tenant's. Another "
+            "member's order is a 404 for a member, here and in detail and cancel."
+        ),
         responses=OrderSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        orders = self.filter_queryset(selectors.order_list(tenant=request_tenant(request)))
+        orders = selectors.order_list(tenant=request_tenant(request), user=request.user)
+        orders = self.filter_queryset(orders)
         page = self.paginate_queryset(orders)
         return self.get_paginated_response(OrderSerializer(page, many=True).data)
 
@@ -136,7 +141,7 @@ class OrderListCreateApi(GenericAPIView):
             items=[services.OrderLine(**item) for item in params.validated_data["items"]],
             idempotency_key=idempotency_key,
         )
-        order = selectors.order_get(tenant=tenant, order_id=placement.order.id)
+        order = selectors.order_get(tenant=tenant, user=request.user, order_id=placement.order.id)
         if placement.replayed:
             return Response(OrderSerializer(order).data, headers={REPLAYED_HEADER: "true"})
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
@@ -148,7 +153,9 @@ class OrderDetailApi(GenericAPIView):
 
     @extend_schema(operation_id="orders_retrieve", responses=OrderSerializer)
     def get(self, request: Request, order_id: uuid.UUID) -> Response:
-        order = selectors.order_get(tenant=request_tenant(request), order_id=order_id)
+        order = selectors.order_get(
+            tenant=request_tenant(request), user=request.user, order_id=order_id
+        )
         return Response(OrderSerializer(order).data)
 
 
@@ -168,6 +175,6 @@ class OrderCancelApi(GenericAPIView):
     )
     def post(self, request: Request, order_id: uuid.UUID) -> Response:
         tenant = request_tenant(request)
-        services.order_cancel(tenant=tenant, order_id=order_id)
-        order = selectors.order_get(tenant=tenant, order_id=order_id)
+        services.order_cancel(tenant=tenant, order_id=order_id, user=request.user)
+        order = selectors.order_get(tenant=tenant, user=request.user, order_id=order_id)
         return Response(OrderSerializer(order).data)

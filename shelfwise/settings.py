@@ -319,12 +319,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["shelfwise.api.TenantUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"tenant_user": os.environ.get("API_THROTTLE_RATE", "6000/min")},
     "DEFAULT_SCHEMA_CLASS": "shelfwise.schema.AutoSchema",
+    "DEFAULT_METADATA_CLASS": "shelfwise.metadata.EndpointMetadata",
     "EXCEPTION_HANDLER": "shelfwise.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
-    # No OPTIONS metadata: DRF's builds it from serializer_class, which these views do not
-    # set (a 500); without it OPTIONS is a 405 in the error shape.
-    "DEFAULT_METADATA_CLASS": None,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -34,11 +34,13 @@ def _explain(*args: str) -> str:
 def test_every_hot_query_plans_without_findings(seeded):
     output = _explain("--subject", TENANT, "--check")
     assert f"Plans for {TENANT}:" in output
-    assert "No findings in 7 hot queries." in output
+    assert "No findings in 8 hot queries." in output
     assert "catalog page (first): Limit" in output
     assert "indexes: book_tenant_title_id" in output
     assert "search: " in output and "book_tenant_search_gin" in output
     assert "order_tenant_active_created" in output
+    member_list = output[output.index("orders list (active, member)") :]
+    assert "order_tenant_user_active" in member_list.split("\n[")[0]
     # The export is planned as the cursor really runs it: in index order, no sort.
     export_plan = next(line for line in output.splitlines()
                        if line.strip().startswith("plan:") and "Seq Scan on catalog_genre" in line)

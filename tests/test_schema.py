@@ -23,6 +23,10 @@ EXPECTED_INDEXES = {
     "INCLUDE (status, total) "
     "WHERE (NOT ((status)::text = ANY ((ARRAY['cancelled'::character varying, "
     "'archived'::character varying])::text[])))",
+    "order_tenant_user_active": "USING btree (tenant_id, user_id, created_at DESC, id DESC) "
+    "INCLUDE (status, total) "
+    "WHERE (NOT ((status)::text = ANY ((ARRAY['cancelled'::character varying, "
+    "'archived'::character varying])::text[])))",
     "order_tenant_status": "USING btree (tenant_id, status, created_at DESC)",
     "order_tenant_idempotency_key_uniq": "USING btree (tenant_id, idempotency_key) "
     "WHERE (idempotency_key IS NOT NULL)",

@@ -109,11 +109,3 @@ def test_a_blank_filter_is_a_400_not_the_unfiltered_list(member, path, param, bl
 def test_a_cursor_outside_its_pattern_is_a_400(schema, member):  # noqa: F811
     assert not re.search(_query_param(schema, "/api/v2/books", "cursor")["pattern"], "e30=")
     assert member.get("/api/v2/books", {"cursor": "e30="}).status_code == 400
-
-
-def test_options_is_a_405_in_the_error_shape(operator):  # noqa: F811
-    response = operator._client.options(
-        "/api/v2/books/bulk", headers={"Authorization": operator._headers["Authorization"]}
-    )
-    assert response.status_code == 405
-    assert response.json()["error"]["code"] == "method_not_allowed"
