@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model
@@ -103,6 +104,7 @@ def _tenant_rows(tenant: Any) -> dict[type[Model], Model]:
     group, _ = Group.objects.get_or_create(name="shared")  # auth.Group has no tenant
     return {
         Group: group,
+        **_axes_rows(),
         Book: item.book,
         Author: item.book.author,
         Publisher: item.book.publisher,
@@ -110,6 +112,17 @@ def _tenant_rows(tenant: Any) -> dict[type[Model], Model]:
         Order: item.order,
         ApiToken: token,
         User: member,
+    }
+
+
+def _axes_rows() -> dict[type[Model], Model]:
+    """django-axes's login records (admin lockout) belong to no tenant: shared rows."""
+    fields = {"ip_address": "192.0.2.1", "username": "someone", "user_agent": "test"}
+    attempt = {"get_data": "", "post_data": "", "failures_since_start": 1}
+    return {
+        AccessAttempt: AccessAttempt.objects.get_or_create(**fields, defaults=attempt)[0],
+        AccessLog: AccessLog.objects.get_or_create(**fields)[0],
+        AccessFailureLog: AccessFailureLog.objects.get_or_create(**fields)[0],
     }
 
 
