@@ -20,7 +20,7 @@ import pytest
 from catalog.services import book_search_documents_refresh
 from catalog.views import BOOK_EXAMPLE
 from perf.loadtest.runner import ServerProcess, free_port
-from shelfwise.management.commands.loadtest import _database_url
+from shelfwise.db.urls import current_database_url
 from tenants.models import Role
 from tenants.services import api_token_issue, user_get_or_create
 from tests.factories import (
@@ -75,7 +75,7 @@ def live_gunicorn(fuzz_tenant):
     port = free_port()
     env = dict(os.environ)
     env |= {
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": current_database_url(),
         "DJANGO_SETTINGS_MODULE": "shelfwise.settings_test",
         "GUNICORN_LOG_LEVEL": "warning",
     }

@@ -17,7 +17,7 @@ import pytest
 from django.db import connection
 
 from perf.loadtest.runner import ServerProcess, free_port
-from shelfwise.management.commands.loadtest import _database_url
+from shelfwise.db.urls import current_database_url
 from shelfwise.seeding import SeedPlan, TenantSpec, seed_tenant, tenants_delete
 from tenants.models import Role, User
 from tenants.services import api_token_issue
@@ -54,7 +54,7 @@ def server(catalog, db, tmp_path):
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": current_database_url(),
         "DJANGO_DEBUG": "0",
         "EXPORT_SEND_TIMEOUT": str(SEND_TIMEOUT_S),
         "GUNICORN_LOG_LEVEL": "info",

@@ -127,12 +127,12 @@ def test_two_processes_never_both_read_the_same_count():
     interleaving is forced, not left to the scheduler: B is seen blocked before A commits."""
     import os
 
-    from shelfwise.management.commands.loadtest import _database_url
+    from shelfwise.db.urls import current_database_url
     from tenants.services import auth_failure_record
 
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": current_database_url(),
         "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
     }
     with transaction.atomic():

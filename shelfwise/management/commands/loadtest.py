@@ -8,18 +8,16 @@ import sys
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import quote
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
 
 from perf.loadtest import gate
 from perf.loadtest.report import format_table
 from perf.loadtest.runner import LocustRun, Scenario, ServerProcess, free_port
 from perf.loadtest.stats import RunStats, load_samples, summarize
 from shelfwise import loaddata
-from shelfwise.embedded_db import server_at
+from shelfwise.db.urls import current_database_url
 
 ROOT = Path(settings.BASE_DIR)
 LOCUSTFILE = ROOT / "locust" / "locustfile.py"
@@ -233,7 +231,7 @@ class Command(BaseCommand):
 
     def _server(self, port: int, workers: int | None, out: Path) -> ServerProcess:
         env = dict(os.environ)
-        env["DATABASE_URL"] = _database_url()
+        env["DATABASE_URL"] = current_database_url()
         # Measure the app, not the debug machinery (DEBUG keeps every query in memory);
         # the profile (and so X-Query-Count and N+1 detection) stays as configured.
         env.setdefault("DJANGO_DEBUG", "0")
@@ -296,25 +294,6 @@ def _load_stats(path: Path) -> RunStats:
         return RunStats.load(path)
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise CommandError(f"cannot read stats {path}: {exc}") from None
-
-
-def _database_url() -> str:
-    """The database this process uses, as a URL for the server's workers.
-
-    For the embedded server: connect through the server this process holds (workers are
-    not its owners, so they never stop it), to the database this process uses (the test
-    database, under pytest).
-    """
-    db = connection.settings_dict
-    if not settings.DATABASE_URL:
-        url: str = server_at(settings.EMBEDDED_POSTGRES_ROOT).acquire().url(database=db["NAME"])
-        return url
-    user = quote(db.get("USER") or "", safe="")
-    password = quote(db.get("PASSWORD") or "", safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = quote(db.get("HOST") or "", safe="")
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{auth}{host}{port}/{quote(db['NAME'], safe='')}"
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
