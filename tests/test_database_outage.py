@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,7 +195,14 @@ def test_an_outage_under_load_is_503s_then_recovery_with_no_acknowledged_order_l
     after = clients.since(up)
     assert [c.status for c in after if c.status not in (200, 201)] == []
     recovery_s = min(c.finished for c in after) - up
+    phases = {
+        "before": [c for c in calls if c.started < down],
+        "during": [c for c in calls if down <= c.started < up],
+        "after": after,
+    }
     print(f"first answer after the restart: {recovery_s:.2f} s; calls: {len(calls)}")
+    for name, phase in phases.items():  # shown with -s: the figures behind the issue note
+        print(name, dict(sorted(Counter(c.status for c in phase).items())))
     assert recovery_s < 5
 
     acknowledged = [c.body["id"] for c in calls if c.kind == "order" and c.status == 201]
