@@ -41,12 +41,20 @@ class QueryCountMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         conf = perf_settings()
         started = time.perf_counter()
+        # The thread's CPU time, not the process's: a gthread worker serves several requests
+        # at once, and waiting on the database (or a client) costs none. Not read at all
+        # when neither the header nor the metric would show it.
+        timed = conf.QUERY_HEADER or conf.METRICS
+        cpu_started = time.thread_time() if timed else 0.0
         with record_queries(is_request=True) as recording:
             response = self.get_response(request)
+        cpu = time.thread_time() - cpu_started if timed else 0.0
         if conf.QUERY_HEADER:
-            # For a streaming response: the queries before the body (the headers go first).
+            # For a streaming response: the queries and CPU before the body (the headers
+            # go first).
             response["X-Query-Count"] = str(recording.count)
             response["X-Query-Time-Ms"] = f"{recording.time_ms():.2f}"
+            response["X-App-CPU-Ms"] = f"{cpu * 1000:.2f}"
         if response.streaming:
             # The body's queries run while it is sent: keep recording until it is done,
             # then warn, count and check for N+1s over the whole request.
@@ -56,9 +64,10 @@ class QueryCountMiddleware:
                 recording,
                 started,
                 response.status_code,
+                cpu if timed else None,
             )
             return response
-        self._finish(request, recording, started, response.status_code)
+        self._finish(request, recording, started, response.status_code, cpu)
         return response
 
     def _streamed(
@@ -68,15 +77,29 @@ class QueryCountMiddleware:
         recording: Recording,
         started: float,
         status: int,
+        cpu: float | None,
     ) -> Iterator[bytes]:
+        chunks = iter(content)
         try:
             with record_queries(into=recording):
-                yield from content
+                while True:
+                    # Timed chunk by chunk: the app's work producing the body, not the
+                    # server's writes between chunks (and right even if a server resumed
+                    # the body on another thread).
+                    before = time.thread_time() if cpu is not None else 0.0
+                    try:
+                        chunk = next(chunks)
+                    except StopIteration:
+                        return
+                    finally:
+                        if cpu is not None:
+                            cpu += time.thread_time() - before
+                    yield chunk
         finally:
-            self._finish(request, recording, started, status)
+            self._finish(request, recording, started, status, cpu or 0.0)
 
     def _finish(
-        self, request: HttpRequest, recording: Recording, started: float, status: int
+        self, request: HttpRequest, recording: Recording, started: float, status: int, cpu: float
     ) -> None:
         conf = perf_settings()
         elapsed = time.perf_counter() - started
@@ -117,6 +140,7 @@ class QueryCountMiddleware:
                 method=method,
                 tier=tier,
                 seconds=elapsed,
+                app_cpu_seconds=cpu,
                 queries=count,
                 alert=count > conf.ALERT_QUERIES,
             )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.conf import settings
 from django.test import override_settings
 from prometheus_client import REGISTRY
 
 from perf.nplusone import NPlusOneError
+from perf.tests.urls import burn
 from tests.factories import BookFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("perf.tests.urls")]
@@ -32,6 +35,84 @@ def test_the_header_is_off_when_disabled(client):
     with _perf(QUERY_HEADER=False):
         response = client.get("/queries/2")
     assert "X-Query-Count" not in response
+
+
+# About 20-60 ms of CPU: large against a request's own overhead, small for the suite.
+BURN = 400_000
+CPU = "shelfwise_http_request_app_cpu_seconds"
+
+
+def _reference_burn_ms() -> float:
+    """The thread CPU time the views' work takes in this thread, now (least of three).
+
+    A busy machine stretches the wall time of a fixed amount of work, not its CPU time,
+    so the request's figure is compared with this one, never with a constant.
+    """
+    spent = []
+    for _ in range(3):
+        started = time.thread_time()
+        burn(BURN)
+        spent.append((time.thread_time() - started) * 1000)
+    return min(spent)
+
+
+def _timed_get(client, path: str):
+    started = time.perf_counter()
+    response = client.get(path)
+    return response, (time.perf_counter() - started) * 1000
+
+
+def test_the_app_cpu_header_shows_the_cpu_a_view_burns(client):
+    reference = _reference_burn_ms()
+    response, wall_ms = _timed_get(client, f"/burn/{BURN}")
+    cpu_ms = float(response["X-App-CPU-Ms"])
+    # This thread's CPU time within the request cannot exceed the wall time around it.
+    assert reference / 2 <= cpu_ms <= wall_ms
+
+
+def test_waiting_is_not_app_cpu(client):
+    client.get("/sleep/0")  # the first request of the process imports the URLconf
+    response, wall_ms = _timed_get(client, "/sleep/200")
+    assert wall_ms >= 200
+    assert 0 <= float(response["X-App-CPU-Ms"]) < wall_ms / 2
+
+
+def test_the_app_cpu_header_is_off_with_the_query_headers_but_the_histogram_stays(client):
+    before = _sample(f"{CPU}_count", route="/burn/{rounds}", method="GET")
+    with _perf(QUERY_HEADER=False):
+        response = client.get("/burn/10")
+    assert "X-App-CPU-Ms" not in response
+    assert _sample(f"{CPU}_count", route="/burn/{rounds}", method="GET") == before + 1
+
+
+def test_the_app_cpu_histogram_counts_per_route(client):
+    reference = _reference_burn_ms()
+    burn_route = {"route": "/burn/{rounds}", "method": "GET"}
+    sleep_route = {"route": "/sleep/{ms}", "method": "GET"}
+    count, total = _sample(f"{CPU}_count", **burn_route), _sample(f"{CPU}_sum", **burn_route)
+    sleeps = _sample(f"{CPU}_count", **sleep_route)
+    client.get(f"/burn/{BURN}")
+    client.get(f"/burn/{BURN}")
+    assert _sample(f"{CPU}_count", **burn_route) == count + 2
+    assert _sample(f"{CPU}_count", **sleep_route) == sleeps
+    assert (_sample(f"{CPU}_sum", **burn_route) - total) * 1000 >= reference
+    body = client.get("/metrics").content.decode()
+    assert f'{CPU}_bucket{{le="0.0001",method="GET",route="/burn/{{rounds}}"}}' in body
+
+
+def test_a_streamed_body_s_cpu_is_recorded_when_the_body_ends(client):
+    reference = _reference_burn_ms()
+    route = {"route": "/streamed-burn/{rounds}", "method": "GET"}
+    count, total = _sample(f"{CPU}_count", **route), _sample(f"{CPU}_sum", **route)
+    response = client.get(f"/streamed-burn/{BURN}")
+    # The headers leave before the body runs: they show the CPU time before the body.
+    header_ms = float(response["X-App-CPU-Ms"])
+    assert _sample(f"{CPU}_count", **route) == count
+    assert b"".join(response.streaming_content).startswith(b"start\n")
+    assert _sample(f"{CPU}_count", **route) == count + 1
+    recorded_ms = (_sample(f"{CPU}_sum", **route) - total) * 1000
+    assert recorded_ms >= reference / 2
+    assert header_ms < recorded_ms
 
 
 def test_a_request_past_the_warning_threshold_logs_its_top_statements(client, caplog):

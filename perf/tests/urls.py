@@ -1,4 +1,6 @@
-"""A URLconf for perf's own tests: views with a known number of queries."""
+"""A URLconf for perf's own tests: views with a known number of queries or CPU work."""
+
+import time
 
 from django.db import connection
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
@@ -37,6 +39,31 @@ def streamed(request: HttpRequest, n: int) -> StreamingHttpResponse:
     return StreamingHttpResponse(body())
 
 
+def burn(rounds: int) -> int:
+    """A fixed amount of pure-Python CPU work (no I/O, no allocation growth)."""
+    total = 0
+    for i in range(rounds):
+        total = (total + i * i) % 1_000_003
+    return total
+
+
+def burning(request: HttpRequest, rounds: int) -> JsonResponse:
+    return JsonResponse({"burnt": burn(rounds)})
+
+
+def sleeping(request: HttpRequest, ms: int) -> JsonResponse:
+    time.sleep(ms / 1000)
+    return JsonResponse({"slept_ms": ms})
+
+
+def streamed_burn(request: HttpRequest, rounds: int) -> StreamingHttpResponse:
+    def body():
+        yield b"start\n"
+        yield f"{burn(rounds)}\n".encode()
+
+    return StreamingHttpResponse(body())
+
+
 def broken(request: HttpRequest) -> JsonResponse:
     from catalog.models import Book
 
@@ -47,6 +74,9 @@ def broken(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("streamed/<int:n>", streamed),
     path("broken", broken),
+    path("burn/<int:rounds>", burning),
+    path("sleep/<int:ms>", sleeping),
+    path("streamed-burn/<int:rounds>", streamed_burn),
     path("queries/<int:n>", run_queries),
     path("orm/<int:n>", orm_queries),
     path("lazy", lazy_authors),
