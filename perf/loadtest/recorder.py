@@ -2,8 +2,9 @@
 
 Locust keeps response times in rounded buckets (to 10 ms above 100 ms, 100 ms above
 1 s), so its own p99 cannot carry a 20% gate. A locustfile calls ``install()`` once; then
-every request event appends ``(start, ms, queries, ok)`` under ``"<METHOD> <name>"``, where
-``queries`` is the response's ``X-Query-Count`` (``None`` without one). In distributed
+every request event appends ``(start, ms, queries, ok, app_cpu_ms)`` under
+``"<METHOD> <name>"``, where ``queries`` is the response's ``X-Query-Count`` and
+``app_cpu_ms`` its ``X-App-CPU-Ms`` (each ``None`` without the header). In distributed
 mode the workers ship their samples to the master with their regular stats reports, and
 the master (or the single local process) writes them all to ``$LOADTEST_SAMPLES`` when
 locust quits. ``$LOADTEST_PROGRESS`` (seconds) prints one progress line per interval.
@@ -26,11 +27,16 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from perf.loadtest.protocol import PROGRESS_ENV, QUERY_HEADER, SAMPLES_ENV, SAMPLES_VERSION
+from perf.loadtest.protocol import (
+    PROGRESS_ENV,
+    SAMPLES_ENV,
+    SAMPLES_VERSION,
+    response_figures,
+)
 
 _REPORT_KEY = "perf_samples"
 
-Sample = tuple[float, float, int | None, int]
+Sample = tuple[float, float, int | None, int, float | None]
 
 
 def endpoint_key(request_type: str, name: str) -> str:
@@ -57,15 +63,17 @@ class SampleRecorder:
         start_time: float | None = None,
         **_: Any,
     ) -> None:
-        queries: int | None = None
         headers = getattr(response, "headers", None)
-        if headers is not None:
-            raw = headers.get(QUERY_HEADER)
-            if raw is not None and str(raw).isdigit():
-                queries = int(raw)
+        queries, cpu_ms = response_figures(headers) if headers is not None else (None, None)
         start = start_time if start_time is not None else time.time() - response_time / 1000
         self.samples[endpoint_key(request_type, name)].append(
-            (round(start, 4), round(float(response_time), 4), queries, 0 if exception else 1)
+            (
+                round(start, 4),
+                round(float(response_time), 4),
+                queries,
+                0 if exception else 1,
+                cpu_ms,
+            )
         )
 
     # -- distributed mode -----------------------------------------------------------------
@@ -103,7 +111,11 @@ class SampleRecorder:
             "version": SAMPLES_VERSION,
             "started": self.started,
             "stopped": self.stopped or time.time(),
-            "endpoints": {key: sorted(rows) for key, rows in sorted(self.samples.items())},
+            # By start time only: a None beside a number must never be compared.
+            "endpoints": {
+                key: sorted(rows, key=lambda row: row[0])
+                for key, rows in sorted(self.samples.items())
+            },
         }
         path.write_text(json.dumps(payload, separators=(",", ":")))
 

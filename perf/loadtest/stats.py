@@ -54,6 +54,9 @@ class EndpointStats:
     measured: int  # samples after the warm-up
     round_p99: list[float] = field(default_factory=list)
     gate_p99: float | None = None
+    # The mean X-App-CPU-Ms of successful responses (None without the header). Last and
+    # optional, so that stats saved before it (kept baselines) still load.
+    mean_app_cpu_ms: float | None = None
 
 
 @dataclass
@@ -93,7 +96,8 @@ class RunStats:
         return cls.from_json(json.loads(path.read_text()))
 
 
-Sample = Sequence[Any]  # (start epoch seconds, ms, queries or None, ok 1/0)
+# (start epoch seconds, ms, queries or None, ok 1/0[, app CPU ms or None])
+Sample = Sequence[Any]
 
 
 def _endpoint(
@@ -106,6 +110,7 @@ def _endpoint(
 ) -> EndpointStats:
     times = [float(r[1]) for r in rows]
     counts = [int(r[2]) for r in rows if r[2] is not None and r[3]]
+    cpu = [float(r[4]) for r in rows if len(r) > 4 and r[4] is not None and r[3]]
     start, end = window
     measured = [r for r in rows if start <= r[0] < end]
     round_p99: list[float] = []
@@ -131,6 +136,7 @@ def _endpoint(
         measured=len(measured),
         round_p99=round_p99,
         gate_p99=round(gate_p99, 3) if gate_p99 is not None else None,
+        mean_app_cpu_ms=round(statistics.fmean(cpu), 3) if cpu else None,
     )
 
 

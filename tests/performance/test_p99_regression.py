@@ -16,6 +16,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from perf.loadtest import gate
+from perf.loadtest.protocol import response_figures
+from perf.loadtest.report import format_table
 from perf.loadtest.runner import Scenario, parse_duration
 from perf.loadtest.stats import RunStats, percentile, summarize
 from shelfwise.management.commands.loadtest import QUERY_BUDGETS, SCENARIOS
@@ -79,6 +81,32 @@ def test_summary_counts_queries_failures_and_excludes_the_warm_up_from_the_gate(
     assert books.max == 900.0 and books.p99 == 900.0  # the table shows the whole run
     assert len(books.round_p99) == 5
     assert books.gate_p99 is not None and books.gate_p99 < 21  # the gate does not see it
+
+
+def test_summary_and_table_give_the_mean_app_cpu_per_request():
+    # (start, ms, queries, ok, app CPU ms): 2.0 and 4.0 ms on successes; a failure's
+    # figure and a response without the header (prod profile) are left out.
+    rows = [(T0 + i * 0.1, 20.0, 4, 1, 2.0 if i % 2 else 4.0) for i in range(100)]
+    rows += [(T0 + 11, 30.0, None, 0, 90.0), (T0 + 12, 20.0, None, 1, None)]
+    stats = _stats({BOOKS: rows, DETAIL: _steady(8.0)})
+    assert stats.endpoints[BOOKS].mean_app_cpu_ms == 3.0
+    assert stats.endpoints[DETAIL].mean_app_cpu_ms is None  # the recorder's older rows
+    assert stats.total.mean_app_cpu_ms == 3.0
+    header, *_, total = format_table(stats).splitlines()[1:]
+    assert header.split()[-5:] == ["queries", "app", "CPU", "gate", "p99"]
+    assert total.split()[-2] == "3.00"
+    saved = stats.to_json()
+    assert saved["endpoints"][BOOKS]["mean_app_cpu_ms"] == 3.0
+    # A stats file saved before the column (a kept baseline) still loads.
+    del saved["endpoints"][BOOKS]["mean_app_cpu_ms"]
+    assert RunStats.from_json(saved).endpoints[BOOKS].mean_app_cpu_ms is None
+
+
+def test_the_recorder_reads_query_count_and_app_cpu_from_the_headers():
+    headers = {"X-Query-Count": "4", "X-Query-Time-Ms": "1.20", "X-App-CPU-Ms": "3.25"}
+    assert response_figures(headers) == (4, 3.25)
+    assert response_figures({}) == (None, None)
+    assert response_figures({"X-Query-Count": "x", "X-App-CPU-Ms": "nan"}) == (None, None)
 
 
 def test_one_noisy_round_does_not_move_the_gate_p99():
@@ -237,6 +265,8 @@ def test_smoke_scenario_against_gunicorn_has_no_failures_and_budgeted_queries(
     assert stats.total.requests >= 20 and stats.total.failures == 0
     for name in ("GET /api/v2/books", "GET /api/v2/books/{id}", "GET /api/v2/books/search"):
         assert stats.endpoints[name].queries == QUERY_BUDGETS[name], name
+        # The recorder read X-App-CPU-Ms too (the test profile sends the query headers).
+        assert (stats.endpoints[name].mean_app_cpu_ms or 0) > 0, name
     assert (out / "report.html").stat().st_size > 0
     assert "Gate passed" in stdout.text and "GET /api/v2/books/search" in stdout.text
     # The same run against itself passes the baseline gate.
