@@ -91,3 +91,10 @@ def test_metrics_count_requests_served_by_all_workers(tmp_path):
     assert len(served_by) == GENERATIONS
     # Every request of the three exited workers is counted (plus the readiness poll).
     assert float(match.group(1)) == 1 + GENERATIONS * BATCH, (tmp_path / "gunicorn.log").read_text()
+    # The app CPU histogram too: one observation per request, whichever worker served it.
+    cpu = re.search(
+        r"shelfwise_http_request_app_cpu_seconds_count"
+        r'\{method="GET",route="/api/v2/health"\} (\S+)',
+        body,
+    )
+    assert cpu and float(cpu.group(1)) == 1 + GENERATIONS * BATCH, body[:2000]
