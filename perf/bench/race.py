@@ -13,7 +13,8 @@ address) and the endpoints; the race
    ms per request (CPU time of the server's master and workers, exited workers included,
    divided by the requests), PostgreSQL CPU ms per request (the same for the postmaster
    and its backends, when the caller names a local postmaster), and per endpoint and
-   round the ratio of the first contender's req/s to the second's, with the median.
+   round the ratio of the first contender's req/s to the second's (``ratio``) and of the
+   second's app CPU per request to the first's (``cpu_ratio``), with their medians.
 
 CPU is read after the server has gone idle again (requests that wrk abandoned at the end
 of a run finish or fail first), so it is charged to the contender that caused it. Nothing
@@ -295,12 +296,20 @@ def _ratio(a: dict[str, Any], b: dict[str, Any]) -> float | None:
     return round(a["rps"] / b["rps"], 3) if b["rps"] else None
 
 
+def cpu_ratio(round_: Mapping[str, Any], names: Sequence[str]) -> float | None:
+    """The second contender's app CPU per request over the first's: like ``ratio``, the
+    first one's speed relative to the second (lower: the first costs more)."""
+    a, b = (round_[name]["app_cpu_ms"] for name in names)
+    return round(b / a, 3) if a and b is not None else None
+
+
 def summarize(rounds: list[dict[str, Any]], names: tuple[str, str]) -> dict[str, Any]:
-    """Medians over rounds: each metric per contender, and the ratio."""
+    """Medians over rounds: each metric per contender, and the two ratios."""
     median: dict[str, Any] = {
         name: {m: _median([r[name][m] for r in rounds]) for m in METRICS} for name in names
     }
     median["ratio"] = _median([r["ratio"] for r in rounds])
+    median["cpu_ratio"] = _median([cpu_ratio(r, names) for r in rounds])
     return median
 
 
@@ -351,6 +360,7 @@ def race(
                     **samples,
                     "ratio": _ratio(samples[names[0]], samples[names[1]]),
                 }
+                entry["cpu_ratio"] = cpu_ratio(entry, names)
                 results[endpoint.key]["rounds"].append(entry)
     finally:
         for running in reversed(servers):
@@ -370,6 +380,7 @@ def race(
             **config.meta,
             "contenders": list(names),
             "ratio": f"{names[0]} / {names[1]} (req/s)",
+            "cpu_ratio": f"{names[1]} / {names[0]} (app CPU ms per request)",
             "rounds": config.rounds,
             "duration_s": config.duration_s,
             "connections": config.connections,
@@ -414,9 +425,9 @@ def format_table(result: Mapping[str, Any]) -> str:
     head = (
         f"| endpoint | {a} req/s | {b} req/s | {a} / {b} per round | median | "
         f"p50 ms {a} / {b} | p99 ms {a} / {b} | app CPU ms/req {a} / {b} | "
-        f"PostgreSQL CPU ms/req {a} / {b} |"
+        f"PostgreSQL CPU ms/req {a} / {b} | app CPU ratio |"
     )
-    rows = [head, "|" + "---|" * 9]
+    rows = [head, "|" + "---|" * 10]
     for entry in result["endpoints"].values():
         m = entry["median"]
         per_round = ", ".join(_fmt(r["ratio"], 2) for r in entry["rounds"])
@@ -425,7 +436,8 @@ def format_table(result: Mapping[str, Any]) -> str:
             f"**{_fmt(m['ratio'], 2)}** | {_fmt(m[a]['p50_ms'])} / {_fmt(m[b]['p50_ms'])} | "
             f"{_fmt(m[a]['p99_ms'])} / {_fmt(m[b]['p99_ms'])} | "
             f"{_fmt(m[a]['app_cpu_ms'], 2)} / {_fmt(m[b]['app_cpu_ms'], 2)} | "
-            f"{_fmt(m[a]['pg_cpu_ms'], 2)} / {_fmt(m[b]['pg_cpu_ms'], 2)} |"
+            f"{_fmt(m[a]['pg_cpu_ms'], 2)} / {_fmt(m[b]['pg_cpu_ms'], 2)} | "
+            f"{_fmt(m.get('cpu_ratio'), 3)} |"
         )
     return "\n".join(rows)
 
