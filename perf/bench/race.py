@@ -437,7 +437,7 @@ def format_table(result: Mapping[str, Any]) -> str:
             f"{_fmt(m[a]['p99_ms'])} / {_fmt(m[b]['p99_ms'])} | "
             f"{_fmt(m[a]['app_cpu_ms'], 2)} / {_fmt(m[b]['app_cpu_ms'], 2)} | "
             f"{_fmt(m[a]['pg_cpu_ms'], 2)} / {_fmt(m[b]['pg_cpu_ms'], 2)} | "
-            f"{_fmt(m.get('cpu_ratio'), 3)} |"
+            f"{_fmt(_median([cpu_ratio(r, (a, b)) for r in entry['rounds']]), 3)} |"
         )
     return "\n".join(rows)
 
