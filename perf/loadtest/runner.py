@@ -7,6 +7,7 @@ Every process started here binds 127.0.0.1 only and is bounded in time: locust b
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -89,6 +90,7 @@ class ServerProcess:
         log_path: Path | None = None,
         inherit_output: bool = False,
         start_timeout_s: float = 60,
+        new_session: bool = False,
     ) -> None:
         self.argv = list(argv)
         self.env = dict(env) if env is not None else dict(os.environ)
@@ -96,6 +98,9 @@ class ServerProcess:
         self.log_path = log_path
         self.inherit_output = inherit_output  # the terminal's output (no log_path)
         self.start_timeout_s = start_timeout_s
+        # Its own session (process group): Ctrl-C reaches only us, and stop() ends the
+        # whole group (gunicorn's workers too), whatever state the master is in.
+        self.new_session = new_session
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServerProcess:
@@ -108,6 +113,7 @@ class ServerProcess:
                 env=self.env,
                 stdout=log,
                 stderr=None if log is None else subprocess.STDOUT,
+                start_new_session=self.new_session,
             )
         finally:
             if self.log_path:
@@ -146,7 +152,12 @@ class ServerProcess:
 
     def stop(self) -> None:
         process = self.process
-        if process is None or process.poll() is not None:
+        if process is None:
+            return
+        if self.new_session:
+            _kill_group(process)
+            return
+        if process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
         try:
@@ -223,12 +234,17 @@ class LocustRun:
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """Stop locust and the workers it forked (its own session), nothing else."""
+    """Stop a process started in its own session and what it forked, nothing else.
+
+    SIGTERM to the group, then SIGKILL to whatever of the group is left (a worker that
+    outlived its master included)."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
     except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

@@ -1,0 +1,213 @@
+"""``manage.py bench --race``: ShelfWise against its raw twin (shelfwise/twin.py).
+
+What is ShelfWise-specific lives here: the endpoints (on the largest tenant unless
+``--tenant``), a member token issued for the run and revoked after it, and the two
+gunicorn servers (the same config file, worker count and threads; ShelfWise in its prod
+profile) against this process's database. perf.bench.race runs the race and perf.bench.gate
+gates the ratios.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from django.conf import settings
+from django.core.management.base import CommandError, CommandParser
+from django.db import connection
+from django.db.models import Count
+
+from catalog.models import Book
+from catalog.querysets import BookQuerySet
+from perf.bench import gate
+from perf.bench import race as engine
+from shelfwise.api import _encode_cursor
+from shelfwise.db.urls import current_database_url
+from tenants.models import Role, Tenant
+from tenants.services import api_token_issue, api_token_revoke, user_get_or_create
+
+GUNICORN_CONFIG = Path(settings.BASE_DIR) / "shelfwise" / "gunicorn.conf.py"
+TWIN_APP = "shelfwise.twin:application"
+BENCH_USER = "bench-race"
+HOST = "127.0.0.1"  # the Host header of every request: the same links in both bodies
+PAGE_SIZE = 50
+DEEP_PAGE = 900
+CURSOR_DEPTH = 45_000
+SEARCH_TERM = "harbor"
+ENDPOINT_KEYS = ("page1", "page900", "cursor", "detail", "search", "export")
+
+
+def add_arguments(parser: CommandParser) -> None:
+    group = parser.add_argument_group("--race: ShelfWise against its raw twin")
+    group.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    group.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per run of one endpoint (10)"
+    )
+    group.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
+    group.add_argument("--workers", type=int, default=2, help="gunicorn workers each (2)")
+    group.add_argument(
+        "--warmup", type=float, default=1.0, help="seconds of wrk per endpoint first (1)"
+    )
+    group.add_argument(
+        "--endpoints",
+        default=",".join(ENDPOINT_KEYS),
+        help=f"comma-separated subset of {', '.join(ENDPOINT_KEYS)}",
+    )
+    group.add_argument("--tenant", help="tenant slug (default: the one with the most books)")
+    group.add_argument("--json", type=Path, help="write the whole result here")
+    group.add_argument("--save-baseline", type=Path, help="write the result as a baseline")
+    group.add_argument("--baseline", type=Path, help="gate the ratios against this result")
+    group.add_argument(
+        "--margin",
+        type=float,
+        default=gate.DEFAULT_MARGIN,
+        help="fail below baseline ratio / margin in every round (default 1.5)",
+    )
+    group.add_argument(
+        "--from-json",
+        type=Path,
+        help="race nothing: print and gate this saved result instead",
+    )
+
+
+def run(options: dict[str, Any], stdout: TextIO, stderr: TextIO) -> None:
+    def progress(message: str) -> None:
+        stderr.write(message + "\n")
+        stderr.flush()
+
+    keys = [k.strip() for k in options["endpoints"].split(",") if k.strip()]
+    unknown = sorted(set(keys) - set(ENDPOINT_KEYS))
+    if unknown or not keys:
+        raise CommandError(f"--endpoints: unknown {unknown}; choose from {ENDPOINT_KEYS}")
+    baseline = _load(options["baseline"]) if options["baseline"] else None
+    saved = options["from_json"]
+    result = _load(saved) if saved else _race(options, keys, progress)
+    stdout.write(engine.format_table(result) + "\n")
+    for path in (options["json"], options["save_baseline"]):
+        if path:
+            engine.save(result, path)
+            progress(f"Result written to {path}")
+    if result["problems"]:
+        raise CommandError("the race is not trustworthy: " + "; ".join(result["problems"]))
+    if baseline is not None:
+        checked = gate.compare(result, baseline, options["margin"])
+        for note in checked.notes:
+            stdout.write(f"  gate: {note}\n")
+        if not checked.passed:
+            raise CommandError("ratio gate failed: " + "; ".join(checked.failures))
+        stdout.write(f"Ratio gate passed (margin {options['margin']:g}).\n")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return engine.load(path)
+    except engine.RaceError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _race(options: dict[str, Any], keys: list[str], progress: engine.Progress) -> dict[str, Any]:
+    try:
+        engine.require_wrk()
+    except engine.RaceError as exc:
+        raise CommandError(str(exc)) from None
+    tenant = _tenant(options["tenant"])
+    endpoints = [e for e in race_endpoints(tenant) if e.key in keys]
+    user = user_get_or_create(tenant=tenant, username=BENCH_USER, role=Role.MEMBER)
+    token, raw = api_token_issue(user=user, name=BENCH_USER)
+    try:
+        config = engine.RaceConfig(
+            rounds=options["rounds"],
+            duration_s=options["duration"],
+            connections=options["connections"],
+            warmup_s=options["warmup"],
+            headers={"Authorization": f"Bearer {raw}", "Host": HOST},
+            postgres_pid=_postmaster(),
+            meta={"tenant": tenant.slug, "workers": options["workers"],
+                  "gunicorn_config": "shelfwise/gunicorn.conf.py",
+                  "threads": int(os.environ.get("GUNICORN_THREADS", "4"))},
+        )  # fmt: skip
+        progress(
+            f"Race on {tenant.slug}: {config.rounds} rounds x {config.duration_s:g} s per "
+            f"endpoint, {options['workers']} workers each, {config.connections} connections"
+        )
+        return engine.race(_contenders(options["workers"]), endpoints, config, progress)
+    except engine.RaceError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        api_token_revoke(token=token)
+
+
+def _tenant(slug: str | None) -> Tenant:
+    if slug:
+        tenant = Tenant.objects.filter(slug=slug).first()
+        if tenant is None:
+            raise CommandError(f"no tenant {slug!r}")
+        return tenant
+    largest = Tenant.objects.annotate(n=Count("books")).order_by("-n", "slug").first()
+    if largest is None:
+        raise CommandError("no tenant: run `manage.py seed` first")
+    return largest
+
+
+def race_endpoints(tenant: Tenant) -> list[engine.Endpoint]:
+    """The raced requests, on this tenant's data: a deep page and cursor as deep as the
+    catalog allows, up to page 900 and position 45,000 (the 50,000-book tenant)."""
+    books = BookQuerySet(Book).for_tenant(tenant)
+    count = books.count()
+    if count == 0:
+        raise CommandError(f"tenant {tenant.slug} has no books")
+    deep_page = min(DEEP_PAGE, -(-count // PAGE_SIZE))
+    depth = min(CURSOR_DEPTH, count - 1)
+    title, last_id = books.order_by("title", "id").values_list("title", "id")[max(depth - 1, 0)]
+    # The cursor ShelfWise's own `next` link carries after the book at that position.
+    cursor = _encode_cursor(False, title, last_id) if depth else ""
+    detail = books.order_by("title", "id").values_list("id", flat=True)[count // 2]
+    base = "/api/v2/books"
+    return [
+        engine.Endpoint("page1", f"{base}?limit={PAGE_SIZE}", "catalog page 1 (count)"),
+        engine.Endpoint(
+            "page900", f"{base}?page={deep_page}&limit={PAGE_SIZE}", f"page {deep_page}"
+        ),
+        engine.Endpoint(
+            "cursor", f"{base}?cursor={cursor}&limit={PAGE_SIZE}", f"cursor at depth {depth:,}"
+        ),
+        engine.Endpoint("detail", f"{base}/{detail}", "detail"),
+        engine.Endpoint("search", f"{base}/search?q={SEARCH_TERM}", f"search q={SEARCH_TERM}"),
+        engine.Endpoint("export", f"{base}/export", f"export ({count:,} books)"),
+    ]
+
+
+def _postmaster() -> int | None:
+    """The local postmaster of this database (PostgreSQL CPU is read from it), or None."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid(), current_database()")
+        backend, database = cursor.fetchone()
+    return engine.postmaster_of(backend, database)
+
+
+def _contenders(workers: int) -> tuple[engine.Contender, engine.Contender]:
+    """Both under gunicorn with the same config file (gthread, GUNICORN_THREADS threads),
+    the same worker count and environment; only the WSGI app differs."""
+    env = dict(os.environ) | {
+        "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
+        "SHELFWISE_ENV": "prod",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": current_database_url(),
+        "ALLOWED_HOSTS": HOST,
+        # ShelfWise's per-user rate (6000/min per worker) would answer 429s mid-race;
+        # its check still runs on every request.
+        "API_THROTTLE_RATE": "100000000/min",
+        "GUNICORN_LOG_LEVEL": "warning",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each master makes its own
+    argv = (
+        sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG),
+        "--bind", "{bind}", "--workers", str(workers),
+    )  # fmt: skip
+    return (
+        engine.Contender("shelfwise", argv, env),
+        engine.Contender("twin", (*argv, TWIN_APP), env),
+    )
