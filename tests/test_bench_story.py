@@ -8,14 +8,16 @@ here, not a savepoint inside the test's.
 from __future__ import annotations
 
 import json
+import threading
 from io import StringIO
 
 import factory
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 
+from shelfwise.bench import story
 from tests.factories import (
     AuthorFactory,
     BookFactory,
@@ -128,4 +130,47 @@ def test_story_refuses_prod_without_force(tmp_path):
     _catalog(8, "story-prod")
     with override_settings(IS_PROD=True), pytest.raises(CommandError, match="--force"):
         _bench(tmp_path=tmp_path)
+    assert _index_definition() is not None
+
+
+def test_step_zero_reads_without_the_index_and_rolls_the_drop_back():
+    definition = _index_definition()
+
+    with story.catalog_index_dropped():
+        assert _index_definition() is None
+
+    assert _index_definition() == definition
+
+
+def test_step_zero_gives_up_when_catalog_book_stays_locked(monkeypatch):
+    """A long transaction holding catalog_book: the bench must not queue every request
+    behind its DROP INDEX, it gives up after lock_timeout instead."""
+    monkeypatch.setattr(story, "LOCK_TIMEOUT_MS", 200)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("LOCK TABLE catalog_book IN ACCESS SHARE MODE")
+                locked.set()
+                release.wait(timeout=20)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    with connection.cursor() as cursor:
+        # No limit of the connection's own (tests get the servers' limits): only the
+        # bench's lock_timeout may end the wait; without it the DROP waits for the holder.
+        cursor.execute("SET lock_timeout = 0; SET statement_timeout = 0")
+    try:
+        assert locked.wait(timeout=30)
+        refused = pytest.raises(story.StoryError, match="could not lock catalog_book within 200 ms")
+        with refused, story.catalog_index_dropped():
+            pass
+    finally:
+        release.set()
+        holder.join(timeout=30)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout; RESET statement_timeout")
     assert _index_definition() is not None
