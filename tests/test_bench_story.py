@@ -90,6 +90,7 @@ def test_story_runs_the_four_steps_and_leaves_schema_and_data_as_found(n_books, 
     assert result["bodies"] == "identical bytes"
     for s in steps:
         assert s["db_ms"]["median"] > 0 and s["total_ms"]["median"] > 0
+        assert s["cpu_ms"]["median"] > 0
     assert "ACCESS EXCLUSIVE" in err
     assert "| 3 + orjson |" in out and "50,001 / 1,800 / 200 / 2,100" in out
 
