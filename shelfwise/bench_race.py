@@ -56,8 +56,7 @@ def add_arguments(parser: CommandParser) -> None:
         default=",".join(ENDPOINT_KEYS),
         help=f"comma-separated subset of {', '.join(ENDPOINT_KEYS)}",
     )
-    group.add_argument("--tenant", help="tenant slug (default: the one with the most books)")
-    group.add_argument("--json", type=Path, help="write the whole result here")
+    # --tenant and --json are the command's, shared with --story.
     group.add_argument("--save-baseline", type=Path, help="write the result as a baseline")
     group.add_argument("--baseline", type=Path, help="gate the ratios against this result")
     group.add_argument(
