@@ -118,8 +118,9 @@ else:
 # options (`-c name=value`: no session-level SET, so PgBouncer's transaction pooling can
 # pass them on); work that needs longer raises them with SET LOCAL in its transaction
 # (the export, below). Management commands (migrate, seed, explain, shell) run without
-# limits unless DB_COMMAND_* set them; servers (gunicorn, runserver) and tests use the
-# request limits. A cancelled query or an unreachable database answers 503 (errors.py).
+# limits unless DB_COMMAND_* set them; servers (gunicorn, runserver) use the request
+# limits (the test process itself runs without them: settings_test.py). A cancelled
+# query or an unreachable database answers 503 (errors.py).
 IS_MANAGEMENT_COMMAND = (
     Path(sys.argv[0]).name in {"manage.py", "django-admin"}
     and sys.argv[1:2] != ["runserver"]
@@ -137,11 +138,9 @@ def _db_timeouts_ms(prefix: str, statement: int, lock: int, idle: int) -> dict[s
     }
 
 
-DB_TIMEOUTS_MS = (
-    _db_timeouts_ms("DB_COMMAND_", 0, 0, 0)
-    if IS_MANAGEMENT_COMMAND
-    else _db_timeouts_ms("DB_", 5_000, 3_000, 10_000)
-)
+DB_REQUEST_TIMEOUTS_MS = _db_timeouts_ms("DB_", 5_000, 3_000, 10_000)
+DB_COMMAND_TIMEOUTS_MS = _db_timeouts_ms("DB_COMMAND_", 0, 0, 0)
+DB_TIMEOUTS_MS = DB_COMMAND_TIMEOUTS_MS if IS_MANAGEMENT_COMMAND else DB_REQUEST_TIMEOUTS_MS
 # The export streams from a cursor inside one transaction: each FETCH is a statement,
 # and the transaction idles while a slow client reads.
 DB_EXPORT_TIMEOUTS_MS = {
@@ -154,10 +153,17 @@ DB_EXPORT_TIMEOUTS_MS = {
 DB_CONNECT_TIMEOUT_S = _env_int("DB_CONNECT_TIMEOUT_S", 3)
 _options = _default_db.setdefault("OPTIONS", {})
 _options["connect_timeout"] = DB_CONNECT_TIMEOUT_S
-# DATABASE_URL's own ?options= come last, so they win.
-_options["options"] = " ".join(
-    [*(f"-c {name}={ms}" for name, ms in DB_TIMEOUTS_MS.items()), _options.get("options", "")]
-).strip()
+DATABASE_URL_PG_OPTIONS = _options.get("options", "")
+
+
+def pg_options(timeouts_ms: dict[str, int]) -> str:
+    """libpq ``options`` setting the limits; DATABASE_URL's own ?options= come last, so
+    they win."""
+    limits = (f"-c {name}={ms}" for name, ms in timeouts_ms.items())
+    return " ".join([*limits, DATABASE_URL_PG_OPTIONS]).strip()
+
+
+_options["options"] = pg_options(DB_TIMEOUTS_MS)
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

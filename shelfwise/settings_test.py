@@ -3,7 +3,7 @@
 import os
 
 from shelfwise.settings import *  # noqa: F403
-from shelfwise.settings import DATABASES
+from shelfwise.settings import DATABASES, DB_TIMEOUTS_MS, pg_options
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -14,3 +14,12 @@ DATABASES["default"]["TEST"] = {"NAME": f"test_shelfwise_{os.getpid()}"}
 # Tests always fail loudly on N+1s and on loads outside a selector's bundle, whatever
 # SHELFWISE_ENV the shell has.
 PERF = {**PERF, "NPLUSONE_MODE": "raise", "FETCH_MODE": "FETCH_RAISE"}  # noqa: F405
+
+# The test process is a harness, not a server: its own connections carry no time limits.
+# With the request limits, a loaded machine failed tests that had nothing to do with them
+# (a fixture's bulk UPDATE ran past 5 s; a test's transaction sat idle past 10 s while
+# the process waited for CPU, and the server closed it). The tests of the limits set them
+# on their connection, or read them from a process with the real settings; the servers
+# that tests start (gunicorn) use whatever settings module they are given.
+DB_TIMEOUTS_MS = dict.fromkeys(DB_TIMEOUTS_MS, 0)
+DATABASES["default"]["OPTIONS"]["options"] = pg_options(DB_TIMEOUTS_MS)

@@ -8,16 +8,21 @@ under a real gunicorn.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection, connections
 from django.test import Client
 
 from orders.models import Order
 from perf.loadtest.runner import free_port
 from shelfwise import outage
+from shelfwise.db.urls import current_database_url
 from tenants.services import api_token_issue
 from tests.factories import BookFactory, TenantFactory, UserFactory
 
@@ -124,19 +129,40 @@ def test_the_outage_is_logged_once_and_the_recovery_once(database_down, raw_clie
 # --- Bounded work: statement_timeout and lock_timeout -------------------------------
 
 
+SHOW_LIMITS = """
+import django; django.setup()
+from django.db import connection
+with connection.cursor() as cursor:
+    for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"):
+        cursor.execute(f"SHOW {name}")
+        print(name, cursor.fetchone()[0])
+"""
+
+
 @pytest.mark.django_db
-def test_connections_start_with_the_request_time_limits(settings):
-    with connection.cursor() as cursor:
-        shown = {}
-        for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"):
-            cursor.execute(f"SHOW {name}")
-            shown[name] = cursor.fetchone()[0]
+def test_server_connections_start_with_the_request_time_limits():
+    # Read in a process with the real settings, as gunicorn has them (the test process
+    # itself runs without limits: settings_test.py).
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
+        "DATABASE_URL": current_database_url(),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", SHOW_LIMITS],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    shown = dict(line.split() for line in out.splitlines())
     assert shown == {
         "statement_timeout": "5s",
         "lock_timeout": "3s",
         "idle_in_transaction_session_timeout": "10s",
     }
-    assert settings.DB_TIMEOUTS_MS["statement_timeout"] == 5000
 
 
 @pytest.fixture
@@ -172,8 +198,19 @@ def test_a_query_cancelled_by_statement_timeout_is_a_503_and_the_connection_live
     assert _backend_pid() == pid
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_order_for_a_locked_book_is_a_503_within_the_lock_timeout(raw_client):
+@pytest.fixture
+def request_lock_timeout(transactional_db):
+    """The servers' lock_timeout on this test's connection (closed afterwards)."""
+    with connection.cursor() as cursor:
+        lock_ms = settings.DB_REQUEST_TIMEOUTS_MS["lock_timeout"]
+        cursor.execute(f"SET lock_timeout = {int(lock_ms)}")
+    yield
+    connection.close()
+
+
+def test_an_order_for_a_locked_book_is_a_503_within_the_lock_timeout(
+    request_lock_timeout, raw_client
+):
     tenant = TenantFactory()
     book = BookFactory(tenant=tenant, stock=10)
     _, raw = api_token_issue(user=UserFactory(tenant=tenant))
