@@ -38,6 +38,8 @@ BOOK_LIST_FIELDS = (
     "publisher__id",
     "publisher__name",
 )
+# Where the genres prefetch puts each book's genres (a list, in name order).
+GENRE_LIST_ATTR = "genre_list"
 SEARCH_CONFIG = "english"  # the configuration catalog.services builds documents with
 
 
@@ -61,8 +63,13 @@ class BookGenreQuerySet(TenantScopedQuerySet[BookGenre]):
 
 class BookQuerySet(TenantScopedQuerySet[Book]):
     def _genres_prefetch(self) -> Prefetch[Any]:
+        """The genres of every book of the page in one query, as a plain list on each book
+        (``book.genre_list``): ``to_attr`` skips building a related manager and a filtered
+        queryset per book, which cost more than the query itself on a 50-row page."""
         genres = GenreQuerySet(Genre).for_tenant_id(self._require_scope())
-        return Prefetch("genres", queryset=genres.only("id", "name").order_by("name"))
+        return Prefetch(
+            "genres", queryset=genres.only("id", "name").order_by("name"), to_attr=GENRE_LIST_ATTR
+        )
 
     def with_list_relations(self) -> Self:
         """A catalog row: author and publisher joined, genres in one extra query per page,

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import MAX_STOCK
+from catalog.querysets import GENRE_LIST_ATTR
 
 MONEY = {"max_digits": 10, "decimal_places": 2}
 # A price as input: a string of at most 8 digits and 2 decimals, nothing else (no sign,
@@ -97,8 +98,8 @@ class BookListSerializer(serializers.Serializer):
     published_on = serializers.DateField(read_only=True, allow_null=True)
     author = AuthorSerializer(read_only=True)
     publisher = PublisherSerializer(read_only=True)
-    # Served from the selector's genres prefetch (the queryset's .all() hits its cache).
-    genres = GenreSerializer(many=True, read_only=True)
+    # Served from the selector's genres prefetch (a plain list: Prefetch(to_attr=...)).
+    genres = GenreSerializer(many=True, read_only=True, source=GENRE_LIST_ATTR)
 
 
 class BookSearchResultSerializer(BookListSerializer):
