@@ -158,12 +158,6 @@ _options["connect_timeout"] = DB_CONNECT_TIMEOUT_S
 _options["options"] = " ".join(
     [*(f"-c {name}={ms}" for name, ms in DB_TIMEOUTS_MS.items()), _options.get("options", "")]
 ).strip()
-# Server-side binding: values travel apart from the SQL (extended protocol, unnamed
-# statements, so PgBouncer's transaction pooling is fine), instead of psycopg quoting each
-# one into the text (ClientCursor), which cost as much Python as the rest of a query's trip.
-# Prepared statements stay off (Django's default, prepare_threshold None): named statements
-# do not survive transaction pooling.
-_options["server_side_binding"] = True
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
