@@ -12,8 +12,10 @@ from typing import Any, Self
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F, OuterRef, Prefetch, QuerySet
+from django.db.models.expressions import Col
+from django.db.models.lookups import Exact
 
-from catalog.models import Author, Book, BookGenre, Genre, Publisher
+from catalog.models import Author, Book, BookGenre, Genre, Publisher, TenantBookCount
 from perf.fetch import bundle_fetch_mode
 from tenants.querysets import TenantScopedQuerySet
 
@@ -87,6 +89,36 @@ class BookQuerySet(TenantScopedQuerySet[Book]):
             .defer("search_document")
             .prefetch_related(self._genres_prefetch())
             .fetch_mode(bundle_fetch_mode())
+        )
+
+    def count(self) -> int:
+        """The tenant's whole catalog is counted by the triggers (TenantBookCount): one
+        primary-key read instead of COUNT(*) over every book. Anything narrower (a filter,
+        a search, a slice, DISTINCT, GROUP BY) is counted by PostgreSQL as before."""
+        if self._result_cache is None and self._is_whole_catalog():
+            counts = TenantBookCount.objects.filter(tenant_id=self._require_scope())
+            return next(iter(counts.values_list("books", flat=True)[:1]), 0)
+        return super().count()
+
+    def _is_whole_catalog(self) -> bool:
+        query = self.query
+        if (
+            self._scoped_tenant_id is None
+            or query.is_sliced
+            or query.distinct
+            or query.combinator
+            or query.group_by is not None
+            or query.where.negated
+            or len(query.where.children) != 1
+        ):
+            return False
+        [lookup] = query.where.children
+        return (
+            isinstance(lookup, Exact)
+            and isinstance(lookup.lhs, Col)
+            and lookup.lhs.target.attname == "tenant_id"
+            and lookup.lhs.target.model is Book
+            and lookup.rhs == self._scoped_tenant_id
         )
 
     def in_catalog_order(self) -> Self:
