@@ -116,3 +116,30 @@ class BookGenre(models.Model):
 
     def __str__(self) -> str:
         return f"{self.book_id} in {self.genre_id}"
+
+
+class TenantBookCount(models.Model):
+    """How many books a tenant has, kept exact by PostgreSQL triggers on catalog_book.
+
+    The catalog's numbered pages report an exact count; COUNT(*) over a 50,000-book
+    catalog was the largest single cost of page 1. The triggers (migration 0002) add and
+    subtract in the same transaction as the insert, delete or tenant change, whatever
+    wrote it (services, admin, bulk import, raw SQL, COPY), and the upsert's row lock
+    makes concurrent writers of one tenant add up one after the other. TRUNCATE of
+    catalog_book empties this table. A tenant without a row has no books. Written only
+    by the triggers; read by ``BookQuerySet.count()``.
+    """
+
+    # No database constraint: raw SQL that deletes a tenant's rows (seed's reset) need not
+    # know this table; a row left behind says 0 books of a tenant that is gone.
+    tenant = models.OneToOneField(
+        Tenant,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="book_count",
+        db_constraint=False,
+    )
+    books = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: {self.books}"

@@ -31,6 +31,9 @@ from catalog.serializers import (
     BookSearchResultSerializer,
     BookUpdateSerializer,
     PublisherSerializer,
+    book_detail_row,
+    book_list_row,
+    book_search_row,
 )
 from tenants.authentication import request_tenant
 from tenants.permissions import IsOperator, IsOperatorOrReadOnly
@@ -70,7 +73,7 @@ class BookListCreateApi(GenericAPIView):
     def get(self, request: Request) -> Response:
         books = self.filter_queryset(selectors.book_list(tenant=request_tenant(request)))
         page = self.paginate_queryset(books)
-        return self.get_paginated_response(BookListSerializer(page, many=True).data)
+        return self.get_paginated_response([book_list_row(book) for book in page])
 
     @extend_schema(
         operation_id="books_create",
@@ -87,7 +90,7 @@ class BookListCreateApi(GenericAPIView):
         tenant = request_tenant(request)
         book = services.book_create(tenant=tenant, **params.validated_data)
         book = selectors.book_get(tenant=tenant, book_id=book.id)
-        return Response(BookDetailSerializer(book).data, status=status.HTTP_201_CREATED)
+        return Response(book_detail_row(book), status=status.HTTP_201_CREATED)
 
 
 class BookDetailApi(GenericAPIView):
@@ -98,7 +101,7 @@ class BookDetailApi(GenericAPIView):
     @extend_schema(operation_id="books_retrieve", responses=BookDetailSerializer)
     def get(self, request: Request, book_id: uuid.UUID) -> Response:
         book = selectors.book_get(tenant=request_tenant(request), book_id=book_id)
-        return Response(BookDetailSerializer(book).data)
+        return Response(book_detail_row(book))
 
     @extend_schema(
         operation_id="books_partial_update",
@@ -115,7 +118,7 @@ class BookDetailApi(GenericAPIView):
         tenant = request_tenant(request)
         services.book_update(tenant=tenant, book_id=book_id, **params.validated_data)
         book = selectors.book_get(tenant=tenant, book_id=book_id)
-        return Response(BookDetailSerializer(book).data)
+        return Response(book_detail_row(book))
 
     @extend_schema(
         operation_id="books_destroy",
@@ -157,7 +160,7 @@ class BookSearchApi(GenericAPIView):
             tenant=request_tenant(request), text=params.validated_data["q"]
         )
         page = self.paginate_queryset(books)
-        return self.get_paginated_response(BookSearchResultSerializer(page, many=True).data)
+        return self.get_paginated_response([book_search_row(book) for book in page])
 
 
 def _import_errors(errors: Any) -> Any:

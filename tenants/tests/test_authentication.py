@@ -73,6 +73,24 @@ def test_authentication_is_one_query(member):
     assert "JOIN" in recording.queries[0].sql
 
 
+def test_token_query_reads_only_what_authentication_uses(member):
+    # It runs on every request: no sort (the key hash is unique) and no column that no
+    # check reads (passwords, emails, names...).
+    with query_budget(2, exact=True) as recording:
+        assert member.get(PROBE).status_code == 200
+    sql = recording.queries[0].sql
+    assert "tenants_apitoken" in sql
+    assert "ORDER BY" not in sql
+    unused = {
+        "tenants_user": ("password", "email", "username", "last_login", "date_joined"),
+        "tenants_tenant": ("slug", "name", "created_at"),
+        "tenants_apitoken": ("key_prefix", "name", "created_at"),
+    }
+    for table, columns in unused.items():
+        for column in columns:
+            assert f'"{table}"."{column}"' not in sql, (table, column)
+
+
 def test_last_used_at_is_written_at_most_once_per_interval(tenant, member):
     # (``member`` has warmed the per-tenant caches that live outside the API.)
     user = UserFactory(tenant=tenant)
