@@ -14,13 +14,13 @@ from pathlib import Path
 
 import orjson
 import pytest
-from django.db import connection
 
 from perf.loadtest.runner import ServerProcess, free_port
 from shelfwise.db.urls import current_database_url
 from shelfwise.seeding import SeedPlan, TenantSpec, seed_tenant, tenants_delete
 from tenants.models import Role, User
 from tenants.services import api_token_issue
+from tests.postgres import other_sessions
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -116,15 +116,7 @@ def _get(port: int, path: str, token: str) -> int:
 
 def _export_transactions() -> int:
     """Server-side export cursors open in this test database (the export's transaction)."""
-    with connection.cursor() as cursor:
-        # The statistics views are a snapshot per transaction (and the test runs in one).
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND state <> 'idle' "
-            "AND query LIKE '%%_django_curs_%%'"
-        )
-        return int(cursor.fetchone()[0])
+    return other_sessions("state <> 'idle' AND query LIKE '%_django_curs_%'")
 
 
 def test_slow_reader_gets_every_line_and_the_trailer(server):

@@ -8,12 +8,13 @@ import sys
 import time
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import override_settings
 
 from tenants.models import AuthFailure
 from tenants.tests.api_client import client_for, error_code
 from tests.factories import UserFactory
+from tests.postgres import other_sessions
 
 pytestmark = pytest.mark.django_db
 
@@ -107,14 +108,7 @@ print(auth_failure_record(address={address!r}, window_seconds=3600).failures)
 
 def _another_session_waits_on_a_lock() -> bool:
     """Some other connection to this (the test) database is blocked on a row lock."""
-    with connection.cursor() as cursor:
-        # Activity is snapshotted once per transaction, and the caller is inside one.
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
+    return other_sessions("wait_event_type = 'Lock'") > 0
 
 
 @pytest.mark.slow
