@@ -2,7 +2,7 @@
 
 The count lives in PostgreSQL (``AuthFailure``), so every worker and node shares it. Only
 failures write it. A successful lookup reads it inside the token query itself
-(``lockout_seconds``), so success costs no extra query, and an address past the limit is
+(``LOCKOUT_LEFT_SQL``), so success costs no extra query, and an address past the limit is
 refused even with a valid token: guessing cannot go on at full speed until a hit.
 ``tenants.authentication`` records the failures (``services.auth_failure_record``).
 """
@@ -10,15 +10,11 @@ refused even with a valid token: guessing cannot go on at full speed until a hit
 from __future__ import annotations
 
 import datetime as dt
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import DurationField, ExpressionWrapper, F, Subquery
-from django.db.models.functions import Now
 from django.http import HttpRequest
-
-from tenants.models import AuthFailure
 
 PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -52,12 +48,18 @@ def client_address(request: HttpRequest) -> str:
     return remote
 
 
-def lockout_seconds(address: str) -> Subquery:
-    """An annotation: seconds until ``address`` may try again, NULL when it may now."""
+# Seconds until an address may try again (an interval), NULL when it may now: a scalar
+# subquery that the token lookup (tenants.selectors) embeds, with lockout_params().
+LOCKOUT_LEFT_SQL = """(SELECT f.window_start + %(lockout_window)s - now()
+ FROM tenants_authfailure f
+ WHERE f.address = %(lockout_address)s AND f.window_start > now() - %(lockout_window)s
+   AND f.failures >= %(lockout_limit)s LIMIT 1)"""
+
+
+def lockout_params(address: str) -> dict[str, Any]:
     rate = failure_rate()
-    window = dt.timedelta(seconds=rate.window_seconds)
-    left = ExpressionWrapper(F("window_start") + window - Now(), output_field=DurationField())
-    locked = AuthFailure.objects.filter(
-        address=address, window_start__gt=Now() - window, failures__gte=rate.limit
-    )
-    return Subquery(locked.annotate(left=left).values("left")[:1], output_field=DurationField())
+    return {
+        "lockout_address": address,
+        "lockout_window": dt.timedelta(seconds=rate.window_seconds),
+        "lockout_limit": rate.limit,
+    }
