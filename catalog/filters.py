@@ -60,6 +60,10 @@ class BookFilterSet(django_filters.FilterSet):
         help_text="Sort key (an index serves each); the id breaks ties. Default `title`.",
     )
 
+    # No filter (nor the ordering) applies without its parameter: the backend skips this
+    # FilterSet when none is sent (shelfwise.api.FilterBackend; tested).
+    inert_without_params = True
+
     class Meta:
         model = Book
         fields: list[str] = []

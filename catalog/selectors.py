@@ -21,7 +21,8 @@ def _books(tenant: Tenant) -> BookQuerySet:
 
 
 def book_list(*, tenant: Tenant) -> BookQuerySet:
-    return _books(tenant).with_list_relations().in_catalog_order()
+    """Catalog rows (dicts, ``BookQuerySet.with_list_rows``) in catalog order."""
+    return _books(tenant).with_list_rows().in_catalog_order()
 
 
 def book_get(*, tenant: Tenant, book_id: uuid.UUID) -> Book:
@@ -30,7 +31,7 @@ def book_get(*, tenant: Tenant, book_id: uuid.UUID) -> Book:
 
 
 def book_search(*, tenant: Tenant, text: str) -> BookQuerySet:
-    return _books(tenant).with_list_relations().matching(text)
+    return _books(tenant).with_list_rows().matching(text)
 
 
 def book_export_rows(*, tenant: Tenant) -> Iterator[tuple[Any, ...]]:

@@ -129,8 +129,34 @@ def _named(obj: Any) -> dict[str, Any]:
     return {"id": str(obj.id), "name": obj.name}
 
 
-def book_list_row(book: Any) -> dict[str, Any]:
-    """BookListSerializer's output for a book of the list bundle."""
+def book_list_row(row: dict[str, Any]) -> dict[str, Any]:
+    """BookListSerializer's output for a row of ``BookQuerySet.with_list_rows()``."""
+    published_on = row["published_on"]
+    return {
+        "id": str(row["id"]),
+        "title": row["title"],
+        "isbn": row["isbn"],
+        "price": money_text(row["price"]),
+        "stock": row["stock"],
+        "published_on": published_on.isoformat() if published_on else None,
+        "author": {"id": str(row["author_id"]), "name": row["author_name"]},
+        "publisher": {"id": str(row["publisher_id"]), "name": row["publisher_name"]},
+        "genres": [
+            {"id": str(genre_id), "name": name}
+            for genre_id, name in zip(row["genre_ids"], row["genre_names"], strict=True)
+        ],
+    }
+
+
+def book_search_row(row: dict[str, Any]) -> dict[str, Any]:
+    """BookSearchResultSerializer's output for a row of a search."""
+    out = book_list_row(row)
+    out["rank"] = float(row["rank"])
+    return out
+
+
+def book_detail_row(book: Any) -> dict[str, Any]:
+    """BookDetailSerializer's output for a book of the detail bundle (an instance)."""
     published_on = book.published_on
     return {
         "id": str(book.id),
@@ -142,21 +168,8 @@ def book_list_row(book: Any) -> dict[str, Any]:
         "author": _named(book.author),
         "publisher": _named(book.publisher),
         "genres": [_named(genre) for genre in getattr(book, GENRE_LIST_ATTR)],
+        "description": book.description,
     }
-
-
-def book_search_row(book: Any) -> dict[str, Any]:
-    """BookSearchResultSerializer's output."""
-    row = book_list_row(book)
-    row["rank"] = float(book.rank)
-    return row
-
-
-def book_detail_row(book: Any) -> dict[str, Any]:
-    """BookDetailSerializer's output for a book of the detail bundle."""
-    row = book_list_row(book)
-    row["description"] = book.description
-    return row
 
 
 class BookExportLineSerializer(serializers.Serializer):

@@ -304,8 +304,11 @@ RETURNING id, isbn
 """  # noqa: S608
 
 
-def _row_arrays(rows: Sequence[BookImportRow], author_ids: dict[str, uuid.UUID],
-                publisher_ids: dict[str, uuid.UUID]) -> list[list[Any]]:
+def _row_arrays(
+    rows: Sequence[BookImportRow],
+    author_ids: dict[str, uuid.UUID],
+    publisher_ids: dict[str, uuid.UUID],
+) -> list[list[Any]]:
     return [
         [row.title for row in rows],
         [row.isbn for row in rows],
@@ -374,9 +377,7 @@ def books_bulk_upsert(*, tenant: Tenant, rows: Sequence[BookImportRow]) -> BookI
         existing = {isbn: pk for pk, isbn in cursor.fetchall()}
         updates = [row for row in rows if row.isbn in existing]
         inserts = [row for row in rows if row.isbn not in existing]
-        cursor.execute(
-            _UPDATE_SQL, [*_row_arrays(updates, author_ids, publisher_ids), tenant.id]
-        )
+        cursor.execute(_UPDATE_SQL, [*_row_arrays(updates, author_ids, publisher_ids), tenant.id])
         try:
             cursor.execute(
                 _INSERT_SQL, [tenant.id, *_row_arrays(inserts, author_ids, publisher_ids)]

@@ -1,6 +1,6 @@
 """The fetch mode that relation bundles apply to their querysets, chosen per profile.
 
-A selector's bundle (``with_list_relations()``...) loads what its serializer needs; any
+A selector's bundle (``with_detail_relations()``...) loads what its serializer needs; any
 other lazy relation or deferred field is a bug. ``FETCH_RAISE`` (dev, tests) makes that
 bug fail at the exact line that touched it. ``FETCH_PEERS`` (staging, prod) turns the same
 bug into one batched query for all the instances of the page instead of one per row, so a

@@ -273,7 +273,10 @@ def test_bulk_import_keeps_the_fields_a_row_leaves_out(operator, tenant):
     assert response.json()["updated"] == 1
     book = Book.objects.get(tenant=tenant, isbn=row["isbn"])
     assert (book.price, book.stock, str(book.published_on), book.description) == (
-        Decimal("1.50"), 25, "2001-02-03", "Kept."
+        Decimal("1.50"),
+        25,
+        "2001-02-03",
+        "Kept.",
     )
     # An explicit null clears the date.
     operator.post("/api/v2/books/bulk", [update | {"published_on": None}])

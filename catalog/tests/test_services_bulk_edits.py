@@ -121,7 +121,7 @@ def test_author_rename_rebuilds_the_search_documents_of_their_books(tenant, othe
     # Two UPDATEs inside the service's savepoint pair.
     with query_budget(4, exact=True):
         author_rename(tenant=tenant, author_id=author.id, name="Marguerite Yourcenar")
-    assert {b.id for b in book_search(tenant=tenant, text="yourcenar")} == {b.id for b in books}
+    assert {b["id"] for b in book_search(tenant=tenant, text="yourcenar")} == {b.id for b in books}
     assert not book_search(tenant=tenant, text="old name").exists()
     with pytest.raises(type(author).DoesNotExist):
         author_rename(tenant=other_tenant, author_id=author.id, name="Stolen")

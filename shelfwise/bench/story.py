@@ -8,8 +8,9 @@ Every step serves the same JSON; the steps are cumulative:
 0. the naive way: a plain queryset (every column), each author loaded lazily (Django's
    FETCH_ONE), no ``book_tenant_title_id`` index, DRF's stdlib ``json`` renderer;
 1. + that index;
-2. + the project's relation bundle (``book_list``: select_related, prefetch_related,
-   only), so the query count no longer grows with the catalog;
+2. + a relation bundle (``BookQuerySet.with_list_relations``: select_related,
+   prefetch_related, only), so the query count no longer grows with the catalog (the
+   API's own pages go one step further, with ``values()`` rows: docs/performance.md);
 3. + the project's renderer (orjson).
 
 Step 0 drops the index inside a transaction around its book query and rolls back, so the
@@ -202,7 +203,7 @@ def catalog_index_dropped() -> Iterator[None]:
 
 def _queryset(step: Step, tenant: Tenant) -> Any:
     if step.bundle:
-        return book_list(tenant=tenant)
+        return BookQuerySet(Book).for_tenant(tenant).with_list_relations().in_catalog_order()
     # Django 6.1's FETCH_ONE on purpose: each row's author is one query when touched.
     return BookQuerySet(Book).for_tenant(tenant).in_catalog_order().fetch_mode(FETCH_ONE)
 

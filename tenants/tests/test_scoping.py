@@ -40,12 +40,12 @@ def test_unscoped_querysets_refuse_to_run(evaluate):
 def test_scope_survives_chaining(tenant, other_tenant):
     mine = BookFactory(tenant=tenant)
     BookFactory(tenant=other_tenant)
-    scoped = BookQuerySet(Book).for_tenant(tenant).with_list_relations().order_by("title")
+    scoped = BookQuerySet(Book).for_tenant(tenant).with_detail_relations().order_by("title")
     assert list(scoped.filter(stock__gte=0).values_list("id", flat=True)) == [mine.id]
 
 
 def test_relation_bundles_need_a_scope_first():
     with pytest.raises(UnscopedQueryError):
-        BookQuerySet(Book).with_list_relations()
+        BookQuerySet(Book).with_detail_relations()
     with pytest.raises(UnscopedQueryError):
         OrderQuerySet(Order).with_items()

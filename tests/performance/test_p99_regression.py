@@ -210,7 +210,12 @@ def test_query_budgets_are_exact():
 
 def test_command_gates_a_doctored_stats_file_and_passes_an_identical_one(tmp_path):
     baseline = tmp_path / "baseline.json"
-    stats = _stats({BOOKS: _steady(40.0, queries=4), DETAIL: _steady(8.0, queries=3)})
+    stats = _stats(
+        {
+            BOOKS: _steady(40.0, queries=QUERY_BUDGETS[BOOKS]),
+            DETAIL: _steady(8.0, queries=QUERY_BUDGETS[DETAIL]),
+        }
+    )
     stats.save(baseline)
     call_command("loadtest", from_stats=baseline, baseline=baseline, stdout=_Sink())
 
