@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -20,9 +21,18 @@ def _books(tenant: Tenant) -> BookQuerySet:
     return BookQuerySet(Book).for_tenant(tenant)
 
 
+@cache
+def _book_rows() -> BookQuerySet:
+    """The catalog row shape (``BookQuerySet.with_list_rows``), unscoped, built once per
+    process: composing its four subqueries was a third of a catalog page's Python time,
+    and each request only needs to scope and order a copy. Querysets are immutable under
+    chaining, and this one cannot be evaluated itself (no tenant: UnscopedQueryError)."""
+    return BookQuerySet(Book).with_list_rows()
+
+
 def book_list(*, tenant: Tenant) -> BookQuerySet:
     """Catalog rows (dicts, ``BookQuerySet.with_list_rows``) in catalog order."""
-    return _books(tenant).with_list_rows().in_catalog_order()
+    return _book_rows().for_tenant(tenant).in_catalog_order()
 
 
 def book_get(*, tenant: Tenant, book_id: uuid.UUID) -> Book:
@@ -31,7 +41,7 @@ def book_get(*, tenant: Tenant, book_id: uuid.UUID) -> Book:
 
 
 def book_search(*, tenant: Tenant, text: str) -> BookQuerySet:
-    return _books(tenant).with_list_rows().matching(text)
+    return _book_rows().for_tenant(tenant).matching(text)
 
 
 def book_export_rows(*, tenant: Tenant) -> Iterator[tuple[Any, ...]]:
