@@ -85,9 +85,11 @@ def _freeze_startup_objects():
     docs/performance.md)."""
     import gc
 
+    from django.apps import apps
     from django.urls import get_resolver
 
-    get_resolver().url_patterns  # noqa: B018 - imports the URLconf and every view now
+    if apps.ready:  # a Django app (bench --race's twin, under this config too, is not)
+        get_resolver().url_patterns  # noqa: B018 - imports the URLconf and every view now
     gc.collect()
     gc.freeze()
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -83,6 +85,12 @@ def test_a_missing_wrk_is_a_clear_error_naming_the_package(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(race.RaceError, match=r"Debian package `wrk`"):
         race.require_wrk()
+
+
+def test_a_server_that_does_not_start_is_a_clear_error():
+    dead = race.Contender("twin", (sys.executable, "-c", "raise SystemExit(3)"), env=os.environ)
+    with pytest.raises(race.RaceError, match=r"twin did not start: .*status 3"):
+        race._start(dead, race.RaceConfig())
 
 
 # --- The proof of identical bodies -------------------------------------------------------

@@ -409,7 +409,11 @@ def _start(contender: Contender, config: RaceConfig) -> _Running:
         log_path=log,
         new_session=True,
     )
-    server.__enter__()
+    try:
+        server.__enter__()
+    except RuntimeError as exc:  # it exited or never answered its health check
+        hint = f"; its output is in {log}" if log else ""
+        raise RaceError(f"{contender.name} did not start: {exc}{hint}") from None
     return _Running(contender, server, f"http://{bind}")
 
 
