@@ -172,7 +172,9 @@ def order_place(
     with transaction.atomic():
         if idempotency_key is not None:
             earlier = _idempotent_replay(
-                tenant=tenant, user=user, idempotency_key=idempotency_key,
+                tenant=tenant,
+                user=user,
+                idempotency_key=idempotency_key,
                 request_hash=request_hash,
             )
             if earlier is not None:

@@ -4,7 +4,10 @@ import pytest
 @pytest.mark.django_db
 def test_a_chunked_body_without_content_length_is_411_not_a_misleading_400(client):
     response = client.generic(
-        "POST", "/api/v2/orders", b"", content_type="application/json",
+        "POST",
+        "/api/v2/orders",
+        b"",
+        content_type="application/json",
         headers={"Transfer-Encoding": "chunked"},
     )
     assert response.status_code == 411

@@ -205,9 +205,9 @@ def test_an_n_plus_one_in_a_streaming_body_raises_when_it_is_sent(client):
 
 def test_invented_methods_share_one_metric_label(client):
     client.generic("BREW", "/queries/1")
-    assert _sample(
-        "shelfwise_http_request_queries_count", route="/queries/{n}", method="other"
-    ) >= 1
+    assert (
+        _sample("shelfwise_http_request_queries_count", route="/queries/{n}", method="other") >= 1
+    )
     assert _sample("shelfwise_http_request_queries_count", route="/queries/{n}", method="BREW") == 0
 
 
