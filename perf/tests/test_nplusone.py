@@ -126,14 +126,23 @@ def test_the_same_serializers_with_their_relations_loaded_are_clean(books, tenan
 def test_below_the_threshold_nothing_fires(tenant):
     for _ in range(4):
         BookFactory(tenant=tenant)
-    with detect_n_plus_one():
+    with detect_n_plus_one(), record_queries() as recording:
         _render(LazyBookSerializer, Book.objects.all())  # 4 author loads < 5
+    # The lazy loads did happen: the threshold (5) is what kept the detector quiet.
+    assert recording.count == 1 + 4
+    [repeat] = find_repeats(recording, threshold=4)
+    assert (repeat.count, repeat.origin.table) == (4, "catalog_author")
 
 
 @pytest.mark.allow_repeats("deliberate N+1s, caught by the detector under test")
 def test_allow_repeats_exempts_a_legitimate_repeat_with_its_reason(books):
-    with detect_n_plus_one(), allow_repeats("one lock per row, by design", match="catalog_author"):
+    with (
+        detect_n_plus_one(),
+        allow_repeats("one lock per row, by design", match="catalog_author"),
+        record_queries() as recording,
+    ):
         _render(LazyBookSerializer, Book.objects.all())
+    assert recording.count == 1 + 6  # the repeats ran, and were let through
     with (
         pytest.raises(NPlusOneError),
         detect_n_plus_one(),
