@@ -72,6 +72,13 @@ def test_check_fails_on_a_query_without_a_usable_index(seeded):
         del hot_queries.queries["unindexed description filter"]
 
 
+def test_the_subject_may_be_given_as_an_argument(seeded):
+    # `explain --check my-tenant`, as a newcomer types it, is `--tenant my-tenant`.
+    assert f"Plans for {TENANT}:" in _explain("--check", TENANT, "--only", "first")
+    with pytest.raises(CommandError, match="two subjects"):
+        _explain(TENANT, "--tenant", "another", "--only", "first")
+
+
 def test_an_unknown_subject_is_a_clear_error(db):
     with pytest.raises(CommandError, match="no tenant with slug 'nope'"):
         _explain("--subject", "nope")

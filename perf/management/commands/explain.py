@@ -17,6 +17,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
+            "subject_arg",
+            nargs="?",
+            metavar="SUBJECT",
+            help="whose data to plan against, as --tenant says (explain --check my-tenant)",
+        )
+        parser.add_argument(
             "--subject",
             "--tenant",
             dest="subject",
@@ -39,8 +45,13 @@ class Command(BaseCommand):
             raise CommandError("no hot queries are registered")
         if hot_queries.subject_loader is None:
             raise CommandError("no subject loader is registered")
-        key = options["subject"] or (
-            hot_queries.default_subject() if hot_queries.default_subject else None
+        given, flag = options["subject_arg"], options["subject"]
+        if given and flag and given != flag:
+            raise CommandError(f"two subjects: {given!r} and --tenant {flag!r}; give one")
+        key = (
+            flag
+            or given
+            or (hot_queries.default_subject() if hot_queries.default_subject else None)
         )
         if not key:
             raise CommandError("no subject given and none found (is the database seeded?)")
