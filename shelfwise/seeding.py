@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
+from django.db.models import Count
 
 from catalog.services import book_search_documents_refresh
 from tenants.models import Role, Tenant, User
@@ -280,6 +281,12 @@ ProgressFactory = Callable[[int, str], Callable[[int], None]]
 def existing_slugs(specs: Sequence[TenantSpec]) -> set[str]:
     slugs = [s.slug for s in specs]
     return set(Tenant.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+
+
+def book_counts(slugs: Sequence[str]) -> dict[str, int]:
+    """Books per tenant slug (the tenants' sizes, to compare with a plan)."""
+    rows = Tenant.objects.filter(slug__in=slugs).annotate(n=Count("books"))
+    return {slug: n for slug, n in rows.values_list("slug", "n")}
 
 
 # Tenant-owned tables, children first.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from catalog.models import Author, Book, BookGenre, Genre, Publisher
@@ -102,6 +102,28 @@ def test_existing_tenants_are_skipped_without_reset():
     output = _seed()
     assert Book.objects.count() == before
     assert output.count("exists, skipped") == len(TENANT_MIX)
+
+
+def test_an_explicit_scale_that_existing_tenants_do_not_match_fails_clearly():
+    # `seed --scale 0.02` on a database seeded at 0.01 must not exit 0 having done nothing.
+    _seed()
+    before = Book.objects.count()
+    with pytest.raises(CommandError, match=r"left alone, at another size: .*--reset"):
+        call_command(
+            "seed", "--scale", "0.02", "--no-progress", stdout=io.StringIO(), stderr=io.StringIO()
+        )
+    assert Book.objects.count() == before
+    # Without --scale, a rerun is the usual idempotent skip.
+    call_command("seed", "--no-progress", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_reset_warns_that_earlier_tokens_are_gone():
+    _seed()
+    err = io.StringIO()
+    call_command(
+        "seed", "--scale", str(SCALE), "--reset", "--no-progress", stdout=io.StringIO(), stderr=err
+    )
+    assert "now answer 401" in err.getvalue()
 
 
 def test_isbns_are_valid_isbn13_and_unique_per_tenant():

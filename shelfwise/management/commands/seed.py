@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scale",
             type=float,
-            default=1.0,
+            default=None,
             help="multiply every tenant's book count (e.g. 0.01 for tests; default 1)",
         )
         parser.add_argument(
@@ -34,7 +34,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        scale = options["scale"]
+        scale_given = options["scale"] is not None
+        scale = options["scale"] if scale_given else 1.0
         if not 0 < scale <= 10:
             raise CommandError("--scale must be greater than 0 and at most 10")
         if "tenants_tenant" not in connection.introspection.table_names():
@@ -45,6 +46,11 @@ class Command(BaseCommand):
         if options["reset"]:
             deleted = seeding.tenants_delete(slugs=[s.slug for s in plan.specs])
             self.stdout.write(f"Reset: deleted {deleted} tenant(s) and their rows.")
+            if deleted:
+                self.stderr.write(
+                    "  Their users and API tokens are gone too: tokens printed before (by "
+                    "`demo` or `issue_token`) now answer 401. `demo` prints new ones."
+                )
         existing = seeding.existing_slugs(plan.specs)
 
         progress = self._progress_factory(quiet=options["no_progress"])
@@ -57,6 +63,24 @@ class Command(BaseCommand):
         self.stderr.write("  ANALYZE ...")
         seeding.analyze()
         self._print_report(plan, time.perf_counter() - started)
+        if scale_given:
+            self._refuse_other_sizes(plan, existing)
+
+    def _refuse_other_sizes(self, plan: seeding.SeedPlan, existing: set[str]) -> None:
+        """An explicit --scale that existing tenants do not match was not carried out for
+        them: say so and fail, rather than exit 0 having changed nothing."""
+        sizes = seeding.book_counts(sorted(existing))
+        other = [
+            f"{spec.slug} has {sizes.get(spec.slug, 0):,} books (--scale {plan.scale:g} "
+            f"makes {plan.books_for(spec):,})"
+            for spec in plan.specs
+            if spec.slug in existing and sizes.get(spec.slug, 0) != plan.books_for(spec)
+        ]
+        if other:
+            raise CommandError(
+                "left alone, at another size: " + "; ".join(other) + ". Add --reset to "
+                "delete the mix's tenants (their users and tokens too) and reseed them."
+            )
 
     def _progress_factory(self, *, quiet: bool) -> seeding.ProgressFactory:
         def factory(total: int, label: str) -> Callable[[int], None]:
