@@ -4,6 +4,7 @@ import os
 import statistics
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
@@ -113,8 +114,19 @@ def _parse_header(raw: str) -> tuple[str, str]:
 def _timed_get(port: int, path: str, headers: dict[str, str]) -> float:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
     started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        response.read()
-        if response.status != 200:
-            raise CommandError(f"GET {path}: HTTP {response.status}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            response.read()
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise CommandError(f"GET {path}: no answer from 127.0.0.1:{port} ({exc})") from None
+    if status in (401, 403):
+        raise CommandError(
+            f"GET {path}: HTTP {status}: the path needs valid credentials; pass them with "
+            "--header 'Authorization: Bearer <token>'"
+        )
+    if status != 200:
+        raise CommandError(f"GET {path}: HTTP {status}, not 200")
     return time.perf_counter() - started
