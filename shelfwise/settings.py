@@ -421,6 +421,9 @@ LOGGING = {
 
 # --- django-silk (staging) ---------------------------------------------------------------
 
+# Django's login page is the admin's: /silk/ (and anything behind login_required) sends
+# a logged-out visitor there, not to the default /accounts/login/, which does not exist.
+LOGIN_URL = "/admin/login/"
 SILKY_AUTHENTICATION = True  # /silk/ needs a logged-in user ...
 SILKY_AUTHORISATION = True  # ... allowed by SILKY_PERMISSIONS:
 # superusers only: operators are staff, and silk's pages hold every tenant's requests.

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.urls import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 PRINT = (
@@ -159,3 +161,9 @@ def test_a_malformed_auth_failure_rate_is_refused():
     result = _settings(API_AUTH_FAILURE_RATE="thirty")
     assert result.returncode != 0
     assert "API_AUTH_FAILURE_RATE='thirty'" in result.stderr
+
+
+def test_the_login_url_is_a_real_page():
+    # /silk/ and any login_required view send logged-out visitors to LOGIN_URL; Django's
+    # default (/accounts/login/) is a 404 here.
+    assert resolve(settings.LOGIN_URL).url_name == "login"

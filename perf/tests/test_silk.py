@@ -40,7 +40,9 @@ def test_sampling_zero_percent_records_nothing(client, monkeypatch):
 
 def test_the_silk_ui_is_for_superusers_only(client):
     # Operators are staff, and silk's pages show every tenant's requests.
-    assert client.get("/silk/").status_code == 302  # to the login page
+    logged_out = client.get("/silk/")
+    assert logged_out.status_code == 302
+    assert logged_out["Location"].startswith(f"{settings.LOGIN_URL}?next=")
     client.force_login(UserFactory(is_staff=True))
     assert client.get("/silk/").status_code in (302, 403)
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
