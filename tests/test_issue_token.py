@@ -11,9 +11,9 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def _issue(*args: str) -> str:
+def _issue(*args: str, stderr: io.StringIO | None = None) -> str:
     out = io.StringIO()
-    call_command("issue_token", *args, stdout=out)
+    call_command("issue_token", *args, stdout=out, stderr=stderr or io.StringIO())
     return out.getvalue()
 
 
@@ -28,6 +28,15 @@ def test_prints_only_the_token_and_stores_its_hash(tenant):
     user = User.objects.get(username="integration")
     assert (user.tenant, user.role, user.is_staff) == (tenant, Role.OPERATOR, True)
     assert not user.has_usable_password()
+
+
+def test_an_operator_without_a_password_is_told_how_to_set_one(tenant):
+    err = io.StringIO()
+    _issue(tenant.slug, "ops", "--role", "operator", stderr=err)
+    assert "manage.py changepassword ops" in err.getvalue()
+    member_err = io.StringIO()
+    _issue(tenant.slug, "reader", stderr=member_err)
+    assert member_err.getvalue() == ""
 
 
 def test_new_users_default_to_member_and_existing_users_are_reused(tenant):
@@ -45,6 +54,6 @@ def test_unknown_tenant_is_a_clear_error(db):
 
 def test_a_user_of_another_tenant_is_refused(tenant, other_tenant):
     UserFactory(tenant=other_tenant, username="taken")
-    with pytest.raises(CommandError, match="belongs to another tenant"):
+    with pytest.raises(CommandError, match=rf"another tenant: .* e\.g\. {tenant.slug}-taken"):
         _issue(tenant.slug, "taken")
     assert not ApiToken.objects.exists()

@@ -30,9 +30,18 @@ class Command(BaseCommand):
         if tenant is None:
             raise CommandError(f"no tenant with slug {options['tenant_slug']!r}")
         role = Role(options["role"]) if options["role"] else None
+        username = options["username"]
         try:
-            user = user_get_or_create(tenant=tenant, username=options["username"], role=role)
+            user = user_get_or_create(tenant=tenant, username=username, role=role)
         except TenantMismatchError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(
+                f"{exc}: usernames are global (they are admin logins too); choose another, "
+                f"e.g. {tenant.slug}-{username}"
+            ) from None
         _, raw = api_token_issue(user=user, name=options["name"])
-        self.stdout.write(raw)
+        self.stdout.write(raw)  # stdout holds the token alone, for scripts
+        if user.is_operator and not user.has_usable_password():
+            self.stderr.write(
+                f"{username} is an operator without a password: the token works now; for "
+                f"the admin (/admin/), set one with `manage.py changepassword {username}`."
+            )
