@@ -7,6 +7,10 @@ from shelfwise import errors, views
 from shelfwise.methods import allow_methods
 from shelfwise.schema_views import SchemaApi, SchemaDocsApi, SchemaRedocApi
 
+# The admin's "View site" link: the API docs when they are served; else no link (the
+# site's root is not a page).
+admin.site.site_url = "/api/docs/" if settings.API_DOCS_PUBLIC else None
+
 urlpatterns = [
     path("api/v2/health", allow_methods("GET")(views.health), name="health"),
     path("api/v2/ready", allow_methods("GET")(views.ready), name="ready"),

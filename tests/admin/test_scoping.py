@@ -433,3 +433,10 @@ def test_crafted_ids_in_the_admin_are_never_a_500(client, tenant):
     assert response.status_code in (200, 302)
     assert Book.objects.filter(pk=book.pk).exists()
     assert client.get("/admin/autocomplete/", {"term": "\x00"}).status_code == 400
+
+
+def test_view_site_links_to_the_api_docs(op):
+    # Not to "/", which is not a page.
+    page = op.get(url("index")).content.decode()
+    assert 'href="/api/docs/">View site</a>' in page
+    assert op.get("/api/docs/").status_code == 200
