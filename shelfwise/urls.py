@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 
 from perf.metrics import metrics_view
 from shelfwise import errors, views
+from shelfwise.api_root import ApiRootApi
 from shelfwise.methods import allow_methods
 from shelfwise.schema_views import SchemaApi, SchemaDocsApi, SchemaRedocApi
 
@@ -14,6 +15,7 @@ admin.site.site_url = "/api/docs/" if settings.API_DOCS_PUBLIC else None
 urlpatterns = [
     path("api/v2/health", allow_methods("GET")(views.health), name="health"),
     path("api/v2/ready", allow_methods("GET")(views.ready), name="ready"),
+    path("api/v2/", ApiRootApi.as_view(), name="api-root"),
     path("api/v2/", include("catalog.urls")),
     path("api/v2/", include("orders.urls")),
 ]
