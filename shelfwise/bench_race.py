@@ -200,6 +200,8 @@ def _contenders(workers: int) -> tuple[engine.Contender, engine.Contender]:
         # its check still runs on every request.
         "API_THROTTLE_RATE": "100000000/min",
         "GUNICORN_LOG_LEVEL": "warning",
+        # No access log on either side: the race measures the apps, not log writing.
+        "GUNICORN_ACCESS_LOG": "",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each master makes its own
     argv = (

@@ -46,8 +46,16 @@ max_requests = 5000
 max_requests_jitter = 500
 # Heartbeat files in memory, as gunicorn's docs advise for containers.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+# Staging and prod: an access line per request, and gunicorn's own lines in the app's
+# format (shelfwise/logs.py: JSON unless LOG_JSON=0, each request's id included).
+# GUNICORN_ACCESS_LOG="" turns the access log off ("-": stdout, or a file path).
+_DEV = os.environ.get("SHELFWISE_ENV", "dev") == "dev"
+_LOG_JSON = (os.environ.get("LOG_JSON") or ("0" if _DEV else "1")).lower() in {
+    "1", "true", "yes", "on",
+}  # fmt: skip
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "" if _DEV else "-") or None
 errorlog = "-"
+logger_class = f"shelfwise.gunicorn_logs.{'JsonLogger' if _LOG_JSON else 'ConsoleLogger'}"
 # Gunicorn 27's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl):
 # every master on the machine (tests, demo, load tests) would bind and unlink the same
 # file. ShelfWise does not use it.

@@ -16,6 +16,8 @@ import dj_database_url
 import structlog
 from django.core.exceptions import ImproperlyConfigured
 
+from shelfwise.logs import SHARED_PROCESSORS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 PROFILES = ("dev", "staging", "prod")
@@ -215,7 +217,9 @@ PERF = {
 # QueryCountMiddleware comes first (after silk's) so that it counts authentication's
 # queries and none of silk's bookkeeping, which silk does outside it.
 MIDDLEWARE = [
-    # Outermost, so that a database failure anywhere below is a 503 JSON (errors.py).
+    # First: every log line of the request, a 503 included, carries its id.
+    "shelfwise.logs.RequestIdMiddleware",
+    # Outermost after it, so that a database failure anywhere below is a 503 JSON (errors.py).
     "shelfwise.middleware.DatabaseUnavailableMiddleware",
     *(["silk.middleware.SilkyMiddleware"] if SILK_ENABLED else []),
     "perf.middleware.QueryCountMiddleware",
@@ -379,18 +383,8 @@ if _proxy_ssl_header:
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 LOG_JSON = _env_bool("LOG_JSON", not IS_DEV)
 
-_shared_processors: list[structlog.types.Processor] = [
-    structlog.contextvars.merge_contextvars,
-    structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
-    structlog.processors.TimeStamper(fmt="iso"),
-]
-
 structlog.configure(
-    processors=[
-        *_shared_processors,
-        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-    ],
+    processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
     logger_factory=structlog.stdlib.LoggerFactory(),
     wrapper_class=structlog.stdlib.BoundLogger,
     cache_logger_on_first_use=True,
@@ -399,18 +393,8 @@ structlog.configure(
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "structured": {
-            "()": structlog.stdlib.ProcessorFormatter,
-            "processors": [
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer()
-                if LOG_JSON
-                else structlog.dev.ConsoleRenderer(colors=False),
-            ],
-            "foreign_pre_chain": _shared_processors,
-        },
-    },
+    # The same lines as gunicorn's (shelfwise/logs.py): JSON unless LOG_JSON=0.
+    "formatters": {"structured": {"()": "shelfwise.logs.formatter", "json": LOG_JSON}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
