@@ -9,7 +9,9 @@ import logging
 import sys
 from types import SimpleNamespace
 
+import pytest
 import structlog
+from django.conf import settings
 from django.core.signals import request_finished
 from gunicorn.config import Config
 
@@ -55,12 +57,14 @@ def _seen_request_id(headers: dict[str, str]) -> tuple[str, str]:
     return seen["request_id"], response["X-Request-ID"]
 
 
+@pytest.mark.django_db  # request_finished also closes old database connections
 def test_each_request_gets_an_id_on_its_log_lines_and_in_its_response():
     bound, sent = _seen_request_id({})
     assert bound == sent and len(sent) == 32
     assert _seen_request_id({})[0] != bound  # a new one each time
 
 
+@pytest.mark.django_db
 def test_a_sane_incoming_id_is_kept_and_anything_else_replaced():
     assert _seen_request_id({"X-Request-ID": "lb-7f3a.42"}) == ("lb-7f3a.42", "lb-7f3a.42")
     for bad in ("has space", "x" * 129, 'quote"d', ""):
@@ -103,3 +107,8 @@ def test_responses_carry_the_request_id(client):
     response = client.get("/api/v2/health", headers={"X-Request-ID": "probe-1"})
     assert response["X-Request-ID"] == "probe-1"
     assert len(client.get("/api/v2/health")["X-Request-ID"]) == 32
+
+
+def test_the_request_id_comes_first_in_every_profile():
+    # So that every other middleware's lines, the outage guard's included, carry it.
+    assert settings.MIDDLEWARE[0] == "shelfwise.logs.RequestIdMiddleware"
