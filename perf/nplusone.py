@@ -19,7 +19,13 @@ from perf import metrics
 from perf import sql as sqlmod
 from perf.callsite import Origin
 from perf.conf import NPlusOneMode, perf_settings
-from perf.recording import Recording, allowed_patterns, record_queries
+from perf.recording import (
+    Allowance,
+    Recording,
+    allowed_patterns,
+    pattern_matches,
+    record_queries,
+)
 
 logger = structlog.get_logger("perf.nplusone")
 
@@ -78,8 +84,8 @@ def report(
 ) -> list[Repeat]:
     """Act on the N+1 repeats of a finished recording according to the mode.
 
-    ``allow``: substrings of shapes to pass over (``"*"``: all), for callers that know
-    the whole recording's context (the pytest marker).
+    ``allow``: patterns of shapes to pass over (matched as allow_repeats matches them),
+    for callers that know the whole recording's context (the pytest marker).
     """
     conf = perf_settings()
     mode = mode or conf.NPLUSONE_MODE
@@ -88,7 +94,7 @@ def report(
     repeats = [
         r
         for r in find_repeats(recording, conf.NPLUSONE_THRESHOLD)
-        if not any(a == "*" or a in r.shape for a in allow)
+        if not any(pattern_matches(a, r.shape) for a in allow)
     ]
     if not repeats:
         return []
@@ -132,8 +138,8 @@ class detect_n_plus_one(ContextDecorator):
 
 
 @contextmanager
-def _allow(patterns: tuple[str, ...]) -> Iterator[None]:
-    token = allowed_patterns.set((*allowed_patterns.get(), *patterns))
+def _allow(allowance: Allowance) -> Iterator[None]:
+    token = allowed_patterns.set((*allowed_patterns.get(), allowance))
     try:
         yield
     finally:
@@ -144,7 +150,9 @@ class allow_repeats(ContextDecorator):
     """Allow a legitimate repeated statement, with the reason on record.
 
     ``with allow_repeats("each row locks its own book", match="catalog_book"):`` allows
-    shapes containing ``match`` (all repeats when ``match`` is omitted).
+    statements naming ``catalog_book`` as a whole name (not ``catalog_bookgenre``; all
+    statements when ``match`` is omitted). When it let a repeat through (two statements
+    or more), it logs ``repeats_allowed`` with its reason, at INFO.
     """
 
     def __init__(self, reason: str, *, match: str = "*") -> None:
@@ -153,11 +161,20 @@ class allow_repeats(ContextDecorator):
         self.reason = reason
         self.match = match
         self._cm: Any = None
+        self._allowance: Allowance | None = None
 
     def __enter__(self) -> allow_repeats:
-        self._cm = _allow((self.match,))
+        self._allowance = Allowance(self.match, self.reason)
+        self._cm = _allow(self._allowance)
         self._cm.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._cm.__exit__(*exc)
+        if self._allowance is not None and self._allowance.used >= 2:
+            logger.info(
+                "repeats_allowed",
+                reason=self.reason,
+                match=self.match,
+                statements=self._allowance.used,
+            )

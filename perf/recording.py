@@ -8,7 +8,9 @@ Recordings nest: an outer one (a test) also sees an inner one's queries (a reque
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -79,13 +81,39 @@ class Recording:
 
 
 _active: ContextVar[tuple[Recording, ...]] = ContextVar("perf_recordings", default=())
-# Substrings of statements allowed to repeat ("*": any), set by allow_repeats().
-allowed_patterns: ContextVar[tuple[str, ...]] = ContextVar("perf_allowed", default=())
+
+
+@functools.lru_cache(maxsize=256)
+def _word(pattern: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w]){re.escape(pattern)}(?![\w])")
+
+
+def pattern_matches(pattern: str, sql: str) -> bool:
+    """``*`` matches any statement; any other pattern matches as a whole name or phrase:
+    ``catalog_book`` matches ``"catalog_book"."id"`` but not ``"catalog_bookgenre"``."""
+    return pattern == "*" or _word(pattern).search(sql) is not None
+
+
+@dataclass(eq=False)
+class Allowance:
+    """A statement pattern allowed to repeat (allow_repeats), with its reason and how many
+    statements it has let through."""
+
+    pattern: str
+    reason: str = ""
+    used: int = 0
+
+
+# Set by allow_repeats(): the allowances in force, innermost last.
+allowed_patterns: ContextVar[tuple[Allowance, ...]] = ContextVar("perf_allowed", default=())
 
 
 def _is_allowed(sql: str) -> bool:
-    patterns = allowed_patterns.get()
-    return bool(patterns) and any(p == "*" or p in sql for p in patterns)
+    for allowance in allowed_patterns.get():
+        if pattern_matches(allowance.pattern, sql):
+            allowance.used += 1
+            return True
+    return False
 
 
 _SILK_SQL = os.path.join("silk", "sql.py")

@@ -8,8 +8,9 @@ from rest_framework import serializers
 
 from catalog.models import Book, Genre
 from orders.models import Order, OrderItem
+from perf import nplusone
 from perf.nplusone import NPlusOneError, allow_repeats, detect_n_plus_one, find_repeats
-from perf.recording import record_queries
+from perf.recording import pattern_matches, record_queries
 from tests.factories import BookFactory, BookGenreFactory, OrderFactory, OrderItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -167,3 +168,41 @@ def test_detect_works_as_a_decorator_and_log_mode_does_not_raise(books, caplog):
 
     with pytest.raises(NPlusOneError):
         lazy_raising()
+
+
+def test_allow_repeats_matches_a_table_name_exactly():
+    # catalog_book must not also allow catalog_bookgenre's repeats.
+    assert pattern_matches("catalog_book", 'SELECT "catalog_book"."id" FROM "catalog_book"')
+    assert not pattern_matches("catalog_book", 'SELECT * FROM "catalog_bookgenre" WHERE x = %s')
+    assert pattern_matches("FOR UPDATE", "SELECT id FROM t FOR UPDATE")
+    assert pattern_matches("*", "anything")
+
+
+@pytest.mark.allow_repeats("deliberate N+1s, caught by the detector under test")
+def test_allow_repeats_does_not_cover_a_longer_table_name(books):
+    with (
+        pytest.raises(NPlusOneError),
+        detect_n_plus_one(),
+        allow_repeats("authors only", match="catalog_auth"),
+    ):
+        _render(LazyBookSerializer, Book.objects.all())
+
+
+@pytest.mark.allow_repeats("deliberate N+1s, caught by the detector under test")
+def test_allow_repeats_logs_its_reason_when_it_lets_repeats_through(books, monkeypatch):
+    logged = []
+    monkeypatch.setattr(
+        nplusone.logger, "info", lambda event, **kw: logged.append({"event": event, **kw})
+    )
+    with allow_repeats("one lock per row, by design", match="catalog_author"):
+        _render(LazyBookSerializer, Book.objects.all())
+    with allow_repeats("nothing repeats here", match="orders_order"):
+        _render(LazyBookSerializer, Book.objects.select_related("author"))
+    assert logged == [
+        {
+            "event": "repeats_allowed",
+            "reason": "one lock per row, by design",
+            "match": "catalog_author",
+            "statements": 6,
+        }
+    ]
