@@ -69,8 +69,7 @@ def export(tenant: Tenant) -> Any:
 
 
 def register() -> None:
-    hot_queries.subject_loader = load_tenant
-    hot_queries.default_subject = largest_tenant
+    hot_queries.register_subject(load_tenant, default=largest_tenant)
     hot_queries.register("catalog page (first)", catalog_first_page)
     hot_queries.register("catalog page (deep, OFFSET)", catalog_deep_offset_page)
     hot_queries.register("catalog page (deep, cursor)", catalog_deep_cursor_page)

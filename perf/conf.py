@@ -22,7 +22,7 @@ class PerfSettings:
     QUERY_HEADER: bool = False
     # A structured warning past this many queries in one request.
     WARN_QUERIES: int = 10
-    # shelfwise_high_query_count_total past this many.
+    # <METRICS_PREFIX>_high_query_count_total past this many.
     ALERT_QUERIES: int = 20
     # N+1: one statement shape run at least this many times in one request or block.
     NPLUSONE_MODE: NPlusOneMode = "raise"
@@ -33,8 +33,10 @@ class PerfSettings:
     PROJECT_ROOTS: tuple[str, ...] = ()
     # Tables never counted (profilers' own bookkeeping).
     IGNORED_TABLE_PREFIXES: tuple[str, ...] = ("silk_",)
-    # Metrics.
+    # Metrics, named <METRICS_PREFIX>_http_request_duration_seconds and so on (read once,
+    # when perf.metrics is first imported).
     METRICS: bool = True
+    METRICS_PREFIX: str = "django"
     # /metrics without a token: on in dev and staging; in prod set a token instead.
     METRICS_PUBLIC: bool = True
     METRICS_TOKEN: str = ""

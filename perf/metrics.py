@@ -1,6 +1,6 @@
 """Prometheus metrics, correct under gunicorn with several workers.
 
-With ``PROMETHEUS_MULTIPROC_DIR`` set (shelfwise/gunicorn.conf.py sets it), every worker
+With ``PROMETHEUS_MULTIPROC_DIR`` set (a gunicorn config sets it), every worker
 writes its samples to files there and ``/metrics`` aggregates them; without it (runserver,
 tests) the process's own registry is served. Labels are bounded: the route pattern (never
 the raw path), the method, and a tenant size tier from a small fixed set.
@@ -24,14 +24,16 @@ from prometheus_client import (
 
 from perf.conf import perf_settings
 
+_PREFIX = perf_settings().METRICS_PREFIX
+
 REQUEST_LATENCY = Histogram(
-    "shelfwise_http_request_duration_seconds",
+    f"{_PREFIX}_http_request_duration_seconds",
     "Request latency by route pattern, method and tenant size tier.",
     ["route", "method", "tier"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 REQUEST_QUERIES = Histogram(
-    "shelfwise_http_request_queries",
+    f"{_PREFIX}_http_request_queries",
     "SQL queries per request by route pattern and method.",
     ["route", "method"],
     buckets=(0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 50, 100, 1000),
@@ -39,18 +41,18 @@ REQUEST_QUERIES = Histogram(
 # Thread CPU time of the request in the app (waiting on the database excluded): 0.1 ms
 # (a health check) to 1 s.
 REQUEST_APP_CPU = Histogram(
-    "shelfwise_http_request_app_cpu_seconds",
+    f"{_PREFIX}_http_request_app_cpu_seconds",
     "Thread CPU time spent in the app per request, by route pattern and method.",
     ["route", "method"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
 HIGH_QUERY_COUNT = Counter(
-    "shelfwise_high_query_count",
+    f"{_PREFIX}_high_query_count",
     "Requests past the query-count alert threshold.",
     ["route", "method"],
 )
 N_PLUS_ONE = Counter(
-    "shelfwise_n_plus_one",
+    f"{_PREFIX}_n_plus_one",
     "N+1 query patterns detected (logged, not raised).",
     ["route", "method"],
 )

@@ -3,7 +3,7 @@
 An app registers, usually from its ``AppConfig.ready()``::
 
     from perf.registry import hot_queries
-    hot_queries.subject_loader = load_tenant           # "atlas-distribution" -> Tenant
+    hot_queries.register_subject(load_tenant, default=largest_tenant)  # a slug -> Tenant
     hot_queries.register("catalog page (first)", lambda tenant: book_list(tenant=tenant)[:50])
 
 A builder returns a QuerySet (or a ``(sql, params)`` pair) built by the app's real
@@ -33,10 +33,24 @@ class HotQuery:
 @dataclass
 class HotQueryRegistry:
     queries: dict[str, HotQuery] = field(default_factory=dict)
-    # Turns the command's --subject (a tenant slug, say) into what builders take.
+    # Turns the command's --subject (a tenant slug, say) into what builders take; set by
+    # register_subject().
     subject_loader: Callable[[str], Any] | None = None
     # The subject to use without --subject (the largest tenant, say).
     default_subject: Callable[[], str] | None = None
+
+    def register_subject(
+        self, loader: Callable[[str], Any], *, default: Callable[[], str] | None = None
+    ) -> None:
+        """Name what the hot queries take (``--subject``), once: a second registration,
+        by another app say, is an error rather than a silent replacement."""
+        if self.subject_loader is not None and self.subject_loader is not loader:
+            raise ValueError(
+                f"a subject loader is already registered ({self.subject_loader!r}); "
+                "one project registers one"
+            )
+        self.subject_loader = loader
+        self.default_subject = default
 
     def register(self, name: str, build: Callable[[Any], Built], *, streamed: bool = False) -> None:
         if name in self.queries:

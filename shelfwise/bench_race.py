@@ -32,6 +32,7 @@ from tenants.services import api_token_issue, api_token_revoke, user_get_or_crea
 GUNICORN_CONFIG = Path(settings.BASE_DIR) / "shelfwise" / "gunicorn.conf.py"
 TWIN_APP = "shelfwise.twin:application"
 BENCH_USER = "bench-race"
+HEALTH_PATH = "/api/v2/health"  # both answer it (the twin as ShelfWise does)
 HOST = "127.0.0.1"  # the Host header of every request: the same links in both bodies
 PAGE_SIZE = 50
 DEEP_PAGE = 900
@@ -209,6 +210,6 @@ def _contenders(workers: int) -> tuple[engine.Contender, engine.Contender]:
         "--bind", "{bind}", "--workers", str(workers),
     )  # fmt: skip
     return (
-        engine.Contender("shelfwise", argv, env),
-        engine.Contender("twin", (*argv, TWIN_APP), env),
+        engine.Contender("shelfwise", argv, env, HEALTH_PATH),
+        engine.Contender("twin", (*argv, TWIN_APP), env, HEALTH_PATH),
     )

@@ -211,6 +211,7 @@ PERF = {
     "METRICS_PUBLIC": _env_bool("METRICS_PUBLIC", not IS_PROD),
     "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
     "TIER_RESOLVER": "catalog.tiers.request_tier",
+    "METRICS_PREFIX": "shelfwise",
     "PROJECT_ROOTS": [str(BASE_DIR)],
 }
 

@@ -88,7 +88,7 @@ def test_a_missing_wrk_is_a_clear_error_naming_the_package(monkeypatch):
 
 
 def test_a_server_that_does_not_start_is_a_clear_error():
-    dead = race.Contender("twin", (sys.executable, "-c", "raise SystemExit(3)"), env=os.environ)
+    dead = race.Contender("twin", (sys.executable, "-c", "raise SystemExit(3)"), os.environ, "/")
     with pytest.raises(race.RaceError, match=r"twin did not start: .*status 3"):
         race._start(dead, race.RaceConfig())
 

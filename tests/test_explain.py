@@ -107,3 +107,14 @@ def test_an_incremental_sort_that_spills_is_flagged():
     }
     [finding] = list(_findings([node], {}))
     assert "full-sort groups spilled to disk (7632 kB)" in finding
+
+
+def test_a_second_subject_loader_is_refused_not_silently_replacing_the_first():
+    # The last writer used to win: two apps setting it would plan against either's data.
+    def other_loader(key):
+        return key
+
+    with pytest.raises(ValueError, match="already registered"):
+        hot_queries.register_subject(other_loader)
+    loader = hot_queries.subject_loader
+    hot_queries.register_subject(loader, default=hot_queries.default_subject)  # same: fine

@@ -69,7 +69,7 @@ class Contender:
     name: str
     argv: tuple[str, ...]  # "{bind}" is replaced by 127.0.0.1:<port>
     env: Mapping[str, str]
-    health_path: str = "/api/v2/health"
+    health_path: str  # answered 200 once the server is up
 
 
 @dataclass(frozen=True)

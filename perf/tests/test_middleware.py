@@ -9,6 +9,8 @@ from django.conf import settings
 from django.test import override_settings
 from prometheus_client import REGISTRY
 
+from perf import metrics
+from perf.conf import PerfSettings
 from perf.nplusone import NPlusOneError
 from perf.tests.urls import burn
 from tests.factories import BookFactory
@@ -231,3 +233,10 @@ def test_tier_lookups_for_many_tenants_are_no_n_plus_one():
     tiers._cache.clear()
     for api in clients:
         assert api.get("/api/v2/authors").status_code == 200
+
+
+def test_metric_names_take_the_configured_prefix():
+    # perf names nothing of the project: ShelfWise's settings choose the prefix.
+    assert settings.PERF["METRICS_PREFIX"] == "shelfwise"
+    assert metrics.REQUEST_APP_CPU._name == "shelfwise_http_request_app_cpu_seconds"
+    assert PerfSettings().METRICS_PREFIX == "django"  # perf's own default

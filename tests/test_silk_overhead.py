@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError
 
 from perf.loadtest.runner import free_port
-from perf.management.commands.silk_overhead import _timed_get
+from shelfwise.management.commands.silk_overhead import _timed_get
 
 
 class _Quiet(WSGIRequestHandler):
