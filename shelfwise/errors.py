@@ -29,6 +29,7 @@ from catalog import services as catalog_services
 from orders import services as order_services
 from shelfwise import outage
 from shelfwise.api import RequestTooLarge
+from tenants.errors import ServiceError
 
 API_PREFIX = "/api/"
 
@@ -42,6 +43,9 @@ DOMAIN_ERROR_STATUS: dict[type[Exception], int] = {
     order_services.IdempotencyKeyInFlightError: status.HTTP_409_CONFLICT,
     order_services.IdempotencyKeyReusedError: status.HTTP_422_UNPROCESSABLE_ENTITY,
     order_services.OrderNotCancellableError: status.HTTP_409_CONFLICT,
+    # The default of any other service error (the table is walked along each error's MRO):
+    # a refusal of what was asked, never a 500. tests/test_service_errors.py walks them all.
+    ServiceError: status.HTTP_400_BAD_REQUEST,
 }
 
 
