@@ -1,7 +1,7 @@
 """What both ShelfWise locustfiles share: the load data file and the sample recorder.
 
 ``manage.py loadtest`` writes the data (real tenants, tokens, book ids, search terms; see
-``shelfwise/loaddata.py``) and passes its path in ``SHELFWISE_LOAD_DATA``.
+``shelfwise/loadtest_data.py``) and passes its path in ``SHELFWISE_LOAD_DATA``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from perf.loadtest import gate
 from perf.loadtest.report import format_table
 from perf.loadtest.runner import LocustRun, Scenario, ServerProcess, free_port
 from perf.loadtest.stats import RunStats, load_samples, summarize
-from shelfwise import loaddata
+from shelfwise import loadtest_data
 from shelfwise.db.urls import current_database_url
 
 ROOT = Path(settings.BASE_DIR)
@@ -131,7 +131,7 @@ class Command(BaseCommand):
         if scenario.users < 1 or scenario.spawn_rate <= 0 or scenario.rounds < 1:
             raise CommandError("--users, --spawn-rate and --rounds must be positive")
         if options["revoke_tokens"]:
-            n = loaddata.revoke_all()
+            n = loadtest_data.revoke_all()
             self.stdout.write(f"Revoked {n} load-test token(s).")
             return
         if options["prepare_only"]:
@@ -179,7 +179,7 @@ class Command(BaseCommand):
             f"Scenario {scenario.name} ({scenario.description}): {scenario.users} users, "
             f"spawn {scenario.spawn_rate:g}/s, {scenario.run_time}; reports in {out}"
         )
-        prepared = loaddata.prepare(onboarding=BULK_IMPORT in scenario.locustfiles)
+        prepared = loadtest_data.prepare(onboarding=BULK_IMPORT in scenario.locustfiles)
         data_path = out / "load_data.json"
         data_path.write_text(json.dumps(prepared.data, indent=2))
         data_path.chmod(0o600)  # live tokens until the run ends
@@ -191,7 +191,7 @@ class Command(BaseCommand):
         try:
             exit_code = self._run(scenario, options, out, data_path)
         finally:
-            loaddata.revoke(prepared.token_ids)
+            loadtest_data.revoke(prepared.token_ids)
         if exit_code != 0:
             raise CommandError(f"locust exited with status {exit_code}; see {out / 'locust.log'}")
 
@@ -217,7 +217,7 @@ class Command(BaseCommand):
             "scenario": scenario,
             "out_dir": out,
             "processes": options["processes"],
-            "env": {loaddata.DATA_ENV: str(data_path)},
+            "env": {loadtest_data.DATA_ENV: str(data_path)},
             "python_path": (ROOT,),
         }
         if options["host"]:
@@ -274,7 +274,7 @@ class Command(BaseCommand):
     def _prepare_only(self, scenario: Scenario, data_file: Path | None) -> None:
         if data_file is None:
             raise CommandError("--prepare-only needs --data-file FILE")
-        prepared = loaddata.prepare(onboarding=BULK_IMPORT in scenario.locustfiles)
+        prepared = loadtest_data.prepare(onboarding=BULK_IMPORT in scenario.locustfiles)
         data_file.parent.mkdir(parents=True, exist_ok=True)
         data_file.write_text(json.dumps(prepared.data, indent=2))
         data_file.chmod(0o600)
@@ -284,7 +284,7 @@ class Command(BaseCommand):
             "`manage.py loadtest --revoke-tokens`."
         )
         self.stdout.write(
-            f"  {loaddata.DATA_ENV}={data_file} .venv/bin/locust -f {files} "
+            f"  {loadtest_data.DATA_ENV}={data_file} .venv/bin/locust -f {files} "
             "--host http://127.0.0.1:8000"
         )
 
