@@ -9,6 +9,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import BigIntegerField, F, QuerySet
+from django.db.models.functions import Coalesce
 
 from catalog.models import Author, Book, Publisher
 from catalog.querysets import AuthorQuerySet, BookQuerySet, PublisherQuerySet
@@ -63,6 +65,14 @@ def _set_local(settings_ms: dict[str, int]) -> None:
     params = [item for name, ms in settings_ms.items() for item in (name, str(ms))]
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {calls}", params)
+
+
+def tenants_by_size() -> QuerySet[Tenant]:
+    """Tenants, each annotated with ``n_books``, largest first (slug breaks ties): read
+    from the trigger-kept counter (TenantBookCount), not by counting every book. A tenant
+    without a counter row has no books."""
+    books = Coalesce(F("book_count__books"), 0, output_field=BigIntegerField())
+    return Tenant.objects.annotate(n_books=books).order_by("-n_books", "slug")
 
 
 def author_list(*, tenant: Tenant) -> AuthorQuerySet:

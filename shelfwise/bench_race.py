@@ -18,10 +18,10 @@ from typing import Any, TextIO
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db import connection
-from django.db.models import Count
 
 from catalog.models import Book
 from catalog.querysets import BookQuerySet
+from catalog.selectors import tenants_by_size
 from perf.bench import gate
 from perf.bench import race as engine
 from shelfwise.api import _encode_cursor
@@ -146,7 +146,7 @@ def _tenant(slug: str | None) -> Tenant:
         if tenant is None:
             raise CommandError(f"no tenant {slug!r}")
         return tenant
-    largest = Tenant.objects.annotate(n=Count("books")).order_by("-n", "slug").first()
+    largest = tenants_by_size().first()
     if largest is None:
         raise CommandError("no tenant: run `manage.py seed` first")
     return largest

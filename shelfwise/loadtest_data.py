@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.management import call_command
-from django.db.models import Count
 from django.utils import timezone
 
 from catalog.models import Book
+from catalog.selectors import tenants_by_size
 from shelfwise import seeding
 from tenants.models import ApiToken, Role, Tenant
 from tenants.services import api_token_issue, user_get_or_create
@@ -92,9 +92,7 @@ def prepare(*, seed_if_empty: bool = True, onboarding: bool = True) -> PreparedD
         call_command("seed", no_progress=True)
     slugs = [spec.slug for spec in seeding.TENANT_MIX]
     tenants = list(
-        Tenant.objects.filter(slug__in=slugs, is_active=True)
-        .annotate(n_books=Count("books"))
-        .order_by("n_books", "slug")
+        tenants_by_size().filter(slug__in=slugs, is_active=True).order_by("n_books", "slug")
     )
     if not tenants:
         raise LookupError(f"none of the load-test tenants exist ({', '.join(slugs)}): seed first")

@@ -16,8 +16,8 @@ from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
-from django.db.models import Count
 
+from catalog.selectors import tenants_by_size
 from catalog.services import book_search_documents_refresh
 from tenants.models import Role, Tenant, User
 
@@ -285,8 +285,8 @@ def existing_slugs(specs: Sequence[TenantSpec]) -> set[str]:
 
 def book_counts(slugs: Sequence[str]) -> dict[str, int]:
     """Books per tenant slug (the tenants' sizes, to compare with a plan)."""
-    rows = Tenant.objects.filter(slug__in=slugs).annotate(n=Count("books"))
-    return {slug: n for slug, n in rows.values_list("slug", "n")}
+    rows = tenants_by_size().filter(slug__in=slugs).values_list("slug", "n_books")
+    return dict(rows)
 
 
 # Tenant-owned tables, children first.

@@ -13,7 +13,7 @@ from django.db import connection, connections, transaction
 from catalog import services
 from catalog.models import Book, TenantBookCount
 from catalog.querysets import BookQuerySet
-from catalog.selectors import book_list
+from catalog.selectors import book_list, tenants_by_size
 from perf.pytest_plugin import query_budget
 from shelfwise.seeding import _copy
 from tests.factories import AuthorFactory, BookFactory, PublisherFactory, TenantFactory
@@ -180,3 +180,17 @@ def test_concurrent_writers_of_one_tenant_leave_an_exact_count_and_truncate_clea
         cursor.execute("TRUNCATE catalog_book CASCADE")
     assert counted(tenant) == 0
     assert not TenantBookCount.objects.exists()
+
+
+@pytest.mark.django_db
+def test_tenants_by_size_reads_the_counter_largest_first(tenant):
+    small = TenantFactory(slug="b-small")
+    TenantFactory(slug="a-empty")  # no books, no counter row: 0
+    BookFactory(tenant=small)
+    for _ in range(2):
+        BookFactory(tenant=tenant)
+    with query_budget(1, exact=True) as recording:
+        sizes = [(t.slug, t.n_books) for t in tenants_by_size()]
+    assert "catalog_tenantbookcount" in recording.queries[0].sql
+    assert "COUNT(" not in recording.queries[0].sql
+    assert sizes == [(tenant.slug, 2), ("b-small", 1), ("a-empty", 0)]

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
-from django.db.models import Count
 
+from catalog.selectors import tenants_by_size
 from perf.loadtest.runner import ServerProcess
 from shelfwise.embedded_db import server_at
 from shelfwise.seeding import OPERATOR_PASSWORD
@@ -126,7 +126,7 @@ class Command(BaseCommand):
 
     def _print_welcome(self, port: int) -> None:
         base = f"http://127.0.0.1:{port}"
-        tenants = Tenant.objects.annotate(n_books=Count("books")).order_by("n_books", "slug")
+        tenants = tenants_by_size().order_by("n_books", "slug")
         rows = []
         for tenant in tenants:
             user = user_get_or_create(tenant=tenant, username=f"{tenant.slug}-member")
