@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.db import connection
@@ -42,10 +43,16 @@ WHERE t.key_hash = %(hash)s AND t.revoked_at IS NULL
 """  # noqa: S608 - constant fragments; every value is a parameter
 
 
+@cache
+def _field_order(model: type[Model], loaded: frozenset[str]) -> tuple[str, ...]:
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in loaded)
+
+
 def _loaded[M: Model](model: type[M], values: dict[str, Any], mode: FetchMode) -> M:
     """An instance as the ORM loads one with ``only()``: these fields set, the others
-    deferred (``Model.from_db`` takes the values in the model's field order)."""
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    deferred (``Model.from_db`` takes the values in the model's field order, found once
+    per model and field set: this runs on every request)."""
+    names = _field_order(model, frozenset(values))
     return model.from_db(connection.alias, names, [values[n] for n in names], fetch_mode=mode)
 
 
