@@ -24,6 +24,7 @@ RUN /opt/venv/bin/pip install -r /tmp/requirements-runtime.txt
 WORKDIR /app
 COPY manage.py ./
 COPY shelfwise/ shelfwise/
+COPY core/ core/
 COPY tenants/ tenants/
 COPY catalog/ catalog/
 COPY orders/ orders/

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
-from django.contrib.postgres.search import SearchQuery
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from catalog.models import Author, Book, BookGenre, Genre, Publisher
-from catalog.querysets import BOOK_CATALOG_ORDER, SEARCH_CONFIG
+from catalog.querysets import BOOK_CATALOG_ORDER, BookQuerySet
 from catalog.services import (
     REPRICE_PERCENT_MAX,
     REPRICE_PERCENT_MIN,
@@ -39,6 +38,7 @@ from tenants.admin_scoping import (
     TenantRelatedFieldListFilter,
     TenantScopedAdminMixin,
     TenantScopedModelForm,
+    superuser_rows,
 )
 
 # Digits (and a final X) with optional spaces or hyphens: ISBN-10 or ISBN-13.
@@ -99,7 +99,7 @@ class BookAdminForm(TenantScopedModelForm):
         # A superuser's new book has no tenant yet: any genre, checked against the chosen
         # tenant by TenantScopedModelForm.clean.
         self.fields["genre_ids"].queryset = (
-            genres.filter(tenant_id=tenant_id) if tenant_id is not None else genres
+            genres.filter(tenant_id=tenant_id) if tenant_id is not None else superuser_rows(genres)
         )
         if not self.instance._state.adding:
             self.initial.setdefault(
@@ -212,8 +212,7 @@ class BookAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         if _ISBN_RE.match(term):
             compact = re.sub(r"[ -]", "", term).upper()
             return queryset.filter(isbn__in=sorted({term, compact})), False
-        query = SearchQuery(term, search_type="websearch", config=SEARCH_CONFIG)
-        return queryset.filter(search_document=query), False
+        return cast(BookQuerySet, queryset).text_match(term), False
 
     def save_model(self, request: HttpRequest, obj: Book, form: Any, change: bool) -> None:
         """Through the catalog services: they keep the search document in step and

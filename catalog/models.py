@@ -6,6 +6,13 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
+from catalog.querysets import (
+    AuthorQuerySet,
+    BookGenreQuerySet,
+    BookQuerySet,
+    GenreQuerySet,
+    PublisherQuerySet,
+)
 from tenants.models import Tenant
 
 # The most copies a book may have: far below PostgreSQL's integer limit, so that
@@ -26,6 +33,8 @@ class Author(models.Model):
     tenant = _tenant_fk("authors")
     name = models.CharField(max_length=200)
 
+    objects = AuthorQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["tenant", "name", "id"], name="author_tenant_name_id")]
 
@@ -38,6 +47,8 @@ class Publisher(models.Model):
     tenant = _tenant_fk("publishers")
     name = models.CharField(max_length=200)
 
+    objects = PublisherQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["tenant", "name", "id"], name="publisher_tenant_name_id")]
 
@@ -49,6 +60,8 @@ class Genre(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = _tenant_fk("genres")
     name = models.CharField(max_length=100)
+
+    objects = GenreQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -80,6 +93,8 @@ class Book(models.Model):
     # catalog.services.book_search_documents_refresh, since it spans the author table.
     search_document = SearchVectorField(null=True, editable=False)
 
+    objects = BookQuerySet.as_manager()
+
     class Meta:
         indexes = [
             # Catalog order with its tie-break: a page is an index range, no sort step.
@@ -107,6 +122,8 @@ class BookGenre(models.Model):
     tenant = _tenant_fk("book_genres")
     book = models.ForeignKey(Book, on_delete=models.CASCADE, db_index=False)
     genre = models.ForeignKey(Genre, on_delete=models.CASCADE)
+
+    objects = BookGenreQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -11,7 +11,6 @@ from django.db.models import F
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 
 from catalog.models import Book
-from catalog.querysets import BookQuerySet
 from catalog.selectors import book_list, book_search, tenants_by_size
 from perf.registry import hot_queries
 from tenants.models import Tenant
@@ -58,11 +57,11 @@ def search(tenant: Tenant) -> Any:
 
 def book_detail(tenant: Tenant) -> Any:
     pk = book_list(tenant=tenant).values_list("pk", flat=True)[_deep_offset(tenant)]
-    return BookQuerySet(Book).for_tenant(tenant).with_detail_relations().filter(pk=pk)
+    return Book.objects.for_tenant(tenant).with_detail_relations().filter(pk=pk)
 
 
 def export(tenant: Tenant) -> Any:
-    return BookQuerySet(Book).for_tenant(tenant).export_rows()
+    return Book.objects.for_tenant(tenant).export_rows()
 
 
 def register() -> None:

@@ -1,4 +1,5 @@
-"""Scoped querysets for the catalog: ``BookQuerySet(Book).for_tenant(t).with_list_rows()``.
+"""Scoped querysets for the catalog, each its model's default manager:
+``Book.objects.for_tenant(t).with_list_rows()``.
 
 Each bundle names what a use case loads. Rows rendered straight to JSON (the list, cursor
 and search pages) are ``values()`` dicts; bundles of instances (select_related, prefetch,
@@ -8,7 +9,7 @@ serializer that touches anything else fails at that line; FETCH_PEERS in staging
 
 from __future__ import annotations
 
-from typing import Any, Self, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank
@@ -17,9 +18,13 @@ from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.expressions import Col
 from django.db.models.lookups import Exact
 
-from catalog.models import Author, Book, BookGenre, Genre, Publisher
 from perf.fetch import bundle_fetch_mode
 from tenants.querysets import TenantScopedQuerySet
+
+if TYPE_CHECKING:
+    # catalog.models declares these querysets as its managers, so it imports this module
+    # first; the models are read inside the methods, at query time.
+    from catalog.models import Author, Book, BookGenre, Genre, Publisher  # noqa: F401
 
 # The catalog order: the index book_tenant_title_id serves it, tie-break included.
 BOOK_CATALOG_ORDER = ("title", "id")
@@ -55,30 +60,36 @@ SEARCH_CONFIG = "english"  # the configuration catalog.services builds documents
 _TENANT_BOOK_COUNT_SQL = "SELECT books FROM catalog_tenantbookcount WHERE tenant_id = %s"
 
 
-class AuthorQuerySet(TenantScopedQuerySet[Author]):
+def _search_query(text: str) -> SearchQuery:
+    return SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
+
+
+class AuthorQuerySet(TenantScopedQuerySet["Author"]):
     def by_name(self) -> Self:
         return self.order_by("name", "id").only("id", "name").fetch_mode(bundle_fetch_mode())
 
 
-class PublisherQuerySet(TenantScopedQuerySet[Publisher]):
+class PublisherQuerySet(TenantScopedQuerySet["Publisher"]):
     def by_name(self) -> Self:
         return self.order_by("name", "id").only("id", "name").fetch_mode(bundle_fetch_mode())
 
 
-class GenreQuerySet(TenantScopedQuerySet[Genre]):
+class GenreQuerySet(TenantScopedQuerySet["Genre"]):
     pass
 
 
-class BookGenreQuerySet(TenantScopedQuerySet[BookGenre]):
+class BookGenreQuerySet(TenantScopedQuerySet["BookGenre"]):
     pass
 
 
-class BookQuerySet(TenantScopedQuerySet[Book]):
+class BookQuerySet(TenantScopedQuerySet["Book"]):
     def _genres_prefetch(self) -> Prefetch[Any]:
         """The genres of every book of the page in one query, as a plain list on each book
         (``book.genre_list``): ``to_attr`` skips building a related manager and a filtered
         queryset per book, which cost more than the query itself on a 50-row page."""
-        genres = GenreQuerySet(Genre).for_tenant_id(self._require_scope())
+        from catalog.models import Genre
+
+        genres = Genre.objects.for_tenant_id(self._require_scope())
         return Prefetch(
             "genres", queryset=genres.only("id", "name").order_by("name"), to_attr=GENRE_LIST_ATTR
         )
@@ -108,6 +119,8 @@ class BookQuerySet(TenantScopedQuerySet[Book]):
         running the genres prefetch was most of a catalog page's Python time. Pages that
         need instances (the detail, the admin, writes) keep ``with_*_relations``.
         """
+        from catalog.models import Author, BookGenre, Publisher
+
         genres = BookGenre.objects.filter(
             book_id=OuterRef("pk"), genre__tenant_id=OuterRef("tenant_id")
         ).order_by("genre__name")
@@ -161,17 +174,22 @@ class BookQuerySet(TenantScopedQuerySet[Book]):
             isinstance(lookup, Exact)
             and isinstance(lookup.lhs, Col)
             and lookup.lhs.target.attname == "tenant_id"
-            and lookup.lhs.target.model is Book
+            and lookup.lhs.target.model is self.model
             and lookup.rhs == self._scoped_tenant_id
         )
 
     def in_catalog_order(self) -> Self:
         return self.order_by(*BOOK_CATALOG_ORDER)
 
+    def text_match(self, text: str) -> Self:
+        """The books whose search document matches ``text`` (websearch syntax), in no
+        particular order. The GIN index book_tenant_search_gin answers
+        ``tenant_id = X AND search_document @@ q``."""
+        return self.filter(search_document=_search_query(text))
+
     def matching(self, text: str) -> Self:
-        """Full-text match (websearch syntax), best first. The GIN index
-        book_tenant_search_gin answers ``tenant_id = X AND search_document @@ q``."""
-        query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
+        """``text_match``, best first (the API's search)."""
+        query = _search_query(text)
         return (
             self.filter(search_document=query)
             .annotate(rank=SearchRank(F("search_document"), query))
@@ -181,6 +199,8 @@ class BookQuerySet(TenantScopedQuerySet[Book]):
     def export_rows(self) -> QuerySet[Book, tuple[Any, ...]]:
         """Flat tuples for the export, genres folded into an array per row (no GROUP BY,
         so rows stream in catalog order straight off the index)."""
+        from catalog.models import BookGenre
+
         genres = ArraySubquery(
             BookGenre.objects.filter(book_id=OuterRef("pk"))
             .order_by("genre__name")

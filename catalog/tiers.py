@@ -23,7 +23,7 @@ def tier_for_book_count(n: int) -> str:
 def request_tier(request: HttpRequest) -> str:
     """The size tier of the request's tenant ("none" when unauthenticated).
 
-    Called by perf after the request's queries are counted, so its occasional COUNT
+    Called by perf after the request's queries are counted, so its occasional count
     (once per tenant per TTL per worker) never shows in X-Query-Count.
     """
     user = getattr(request, "user", None)
@@ -36,6 +36,7 @@ def request_tier(request: HttpRequest) -> str:
         return cached[0]
     from catalog.models import Book
 
-    tier = tier_for_book_count(Book.objects.filter(tenant_id=tenant_id).count())
+    # The whole catalog's count: one read of the trigger-kept counter (TenantBookCount).
+    tier = tier_for_book_count(Book.objects.for_tenant_id(tenant_id).count())
     _cache[tenant_id] = (tier, now + TTL_SECONDS)
     return tier

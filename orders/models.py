@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from catalog.models import Book
+from orders.querysets import OrderItemQuerySet, OrderQuerySet
 from tenants.models import Tenant
 
 
@@ -36,6 +37,8 @@ class Order(models.Model):
     # NULL, not "", when absent: the partial unique constraint covers only real keys.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     request_hash = models.CharField(max_length=64, blank=True, default="")
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -82,6 +85,8 @@ class OrderItem(models.Model):
     book = models.ForeignKey(Book, on_delete=models.PROTECT, related_name="order_items")
     quantity = models.PositiveIntegerField()
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+
+    objects = OrderItemQuerySet.as_manager()
 
     class Meta:
         constraints = [

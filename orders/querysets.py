@@ -1,29 +1,35 @@
-"""Scoped querysets for orders:
-``OrderQuerySet(Order).for_tenant(t).visible_to(user).active().with_items()``."""
+"""Scoped querysets for orders, each its model's default manager:
+``Order.objects.for_tenant(t).visible_to(user).active().with_items()``."""
 
 from __future__ import annotations
 
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from django.db.models import Prefetch
 
-from orders.models import INACTIVE_STATUSES, Order, OrderItem
 from perf.fetch import bundle_fetch_mode
-from tenants.models import User
 from tenants.querysets import TenantScopedQuerySet
+
+if TYPE_CHECKING:
+    # orders.models declares these querysets as its managers, so it imports this module
+    # first; the models are read inside the methods, at query time.
+    from orders.models import Order, OrderItem  # noqa: F401
+    from tenants.models import User
 
 ORDER_FIELDS = ("id", "status", "created_at", "total")
 ORDER_ITEM_FIELDS = ("id", "order", "book", "book__title", "quantity", "unit_price")
 
 
-class OrderItemQuerySet(TenantScopedQuerySet[OrderItem]):
+class OrderItemQuerySet(TenantScopedQuerySet["OrderItem"]):
     pass
 
 
-class OrderQuerySet(TenantScopedQuerySet[Order]):
+class OrderQuerySet(TenantScopedQuerySet["Order"]):
     def active(self) -> Self:
         """Not cancelled or archived: the predicate of the partial index
         order_tenant_active_created, written the same way so the planner matches it."""
+        from orders.models import INACTIVE_STATUSES
+
         return self.exclude(status__in=INACTIVE_STATUSES)
 
     def visible_to(self, user: User) -> Self:
@@ -40,9 +46,10 @@ class OrderQuerySet(TenantScopedQuerySet[Order]):
     def with_items(self) -> Self:
         """The order's own columns and its items with their book titles: one query for the
         orders, one for all their items (book joined)."""
+        from orders.models import OrderItem
+
         items = (
-            OrderItemQuerySet(OrderItem)
-            .for_tenant_id(self._require_scope())
+            OrderItem.objects.for_tenant_id(self._require_scope())
             .select_related("book")
             .only(*ORDER_ITEM_FIELDS)
             .order_by("book__title", "id")

@@ -10,7 +10,7 @@ from tenants.models import Tenant, User
 
 
 def _orders(tenant: Tenant) -> OrderQuerySet:
-    return OrderQuerySet(Order).for_tenant(tenant)
+    return Order.objects.for_tenant(tenant)
 
 
 def order_list(*, tenant: Tenant, user: User) -> OrderQuerySet:

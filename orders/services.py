@@ -10,14 +10,12 @@ from decimal import Decimal
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import Subquery
+from django.db.models import Sum
 
-from catalog.models import Book
-from catalog.querysets import BookQuerySet
+from catalog.services import book_stock_restore, book_stock_take, books_lock
+from core.errors import ServiceError
 from orders.models import Order, OrderItem, OrderStatus
-from orders.querysets import OrderItemQuerySet, OrderQuerySet
 from perf.nplusone import allow_repeats
-from tenants.errors import ServiceError
 from tenants.models import Tenant, User
 
 MAX_ITEMS = 100
@@ -107,23 +105,6 @@ def _request_hash(lines: list[OrderLine]) -> str:
 # wait for the first; it is told the key is in flight (409) and may retry.
 _IDEMPOTENCY_LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))"
 
-# One statement for every line. The rows are already locked (in id order) by the caller;
-# the stock condition is the last line of defence against overselling.
-_STOCK_TAKE_SQL = """
-UPDATE catalog_book AS b SET stock = b.stock - l.quantity
-FROM unnest(%s::uuid[], %s::integer[]) AS l(book_id, quantity)
-WHERE b.id = l.book_id AND b.tenant_id = %s AND b.stock >= l.quantity
-"""
-
-_STOCK_RESTORE_SQL = """
-UPDATE catalog_book AS b SET stock = b.stock + i.quantity
-FROM (
-    SELECT book_id, sum(quantity) AS quantity FROM orders_orderitem
-    WHERE order_id = %s AND tenant_id = %s GROUP BY book_id
-) AS i
-WHERE b.id = i.book_id AND b.tenant_id = %s
-"""
-
 
 def _idempotent_replay(
     *, tenant: Tenant, user: User, idempotency_key: str, request_hash: str
@@ -136,8 +117,7 @@ def _idempotent_replay(
             "A request with this Idempotency-Key is in progress; retry shortly."
         )
     earlier = (
-        OrderQuerySet(Order)
-        .for_tenant(tenant)
+        Order.objects.for_tenant(tenant)
         .filter(idempotency_key=idempotency_key)
         .only("id", "user_id", "request_hash")
         .first()
@@ -181,15 +161,7 @@ def order_place(
                 return OrderPlacement(order=earlier, replayed=True)
 
         book_ids = [line.book_id for line in lines]
-        books = {
-            book.id: book
-            for book in BookQuerySet(Book)
-            .for_tenant(tenant)
-            .filter(pk__in=book_ids)
-            .order_by("pk")
-            .select_for_update()
-            .only("id", "price", "stock")
-        }
+        books = books_lock(tenant=tenant, book_ids=book_ids)
         unknown = [str(book_id) for book_id in book_ids if book_id not in books]
         if unknown:
             raise UnknownBooksError("Unknown books.", details={"book_ids": unknown})
@@ -208,13 +180,7 @@ def order_place(
         if total > MAX_TOTAL:
             raise OrderItemsInvalidError(f"An order's total may not exceed {MAX_TOTAL}.")
 
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _STOCK_TAKE_SQL,
-                [book_ids, [line.quantity for line in lines], tenant.id],
-            )
-            if cursor.rowcount != len(lines):  # cannot happen while the locks hold
-                raise OutOfStockError("Not enough stock.")
+        book_stock_take(tenant=tenant, quantities=[(line.book_id, line.quantity) for line in lines])
         order = Order(
             tenant=tenant,
             user=user,
@@ -246,7 +212,7 @@ def order_cancel(*, tenant: Tenant, order_id: uuid.UUID, user: User | None) -> N
     does nothing (idempotent). Unknown, another tenant's, or (when ``user`` is a member)
     another member's order: Order.DoesNotExist. ``user=None`` (no default, so that no
     caller forgets it): the operators' tooling (the admin), any order of the tenant."""
-    orders = OrderQuerySet(Order).for_tenant(tenant)
+    orders = Order.objects.for_tenant(tenant)
     if user is not None:
         orders = orders.visible_to(user)
     order = orders.select_for_update().only("id", "status").get(pk=order_id)
@@ -256,20 +222,9 @@ def order_cancel(*, tenant: Tenant, order_id: uuid.UUID, user: User | None) -> N
         raise OrderNotCancellableError(
             f"A {order.status} order cannot be cancelled.", details={"status": order.status}
         )
-    # Same lock order as placement (book id), before the UPDATE takes row locks itself.
-    item_book_ids = (
-        OrderItemQuerySet(OrderItem).for_tenant(tenant).filter(order_id=order.id).values("book_id")
-    )
-    list(
-        BookQuerySet(Book)
-        .for_tenant(tenant)
-        .filter(pk__in=Subquery(item_book_ids))
-        .order_by("pk")
-        .select_for_update()
-        .values_list("pk", flat=True)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(_STOCK_RESTORE_SQL, [order.id, tenant.id, tenant.id])
+    items = OrderItem.objects.for_tenant(tenant).filter(order_id=order.id)
+    returned = items.values("book_id").annotate(copies=Sum("quantity"))
+    book_stock_restore(tenant=tenant, returned=returned)
     orders.filter(pk=order.id).update(status=OrderStatus.CANCELLED)
 
 
@@ -290,10 +245,8 @@ def orders_mark_shipped(*, tenant: Tenant, order_ids: Sequence[uuid.UUID]) -> in
     The rows are locked in id order first, so two bulk changes over overlapping orders
     cannot deadlock; a cancellation committed meanwhile is re-checked by the WHERE.
     """
-    orders = (
-        OrderQuerySet(Order).for_tenant(tenant).filter(pk__in=list(order_ids), status__in=SHIPPABLE)
-    )
-    list(orders.order_by("pk").select_for_update().values_list("pk", flat=True))
+    orders = Order.objects.for_tenant(tenant).filter(pk__in=list(order_ids), status__in=SHIPPABLE)
+    list(orders.lock_in_id_order().values_list("pk", flat=True))
     return orders.update(status=OrderStatus.SHIPPED)
 
 
@@ -307,29 +260,18 @@ def orders_cancel(*, tenant: Tenant, order_ids: Sequence[uuid.UUID]) -> int:
     transaction already holds, so it never waits on a lock out of order. Its queries
     repeat once per order by design: a few per order, for a rare operator action.
     """
-    orders = OrderQuerySet(Order).for_tenant(tenant)
+    orders = Order.objects.for_tenant(tenant)
     cancellable = list(
         orders.filter(pk__in=list(order_ids), status__in=CANCELLABLE)
-        .order_by("pk")
-        .select_for_update()
+        .lock_in_id_order()
         .values_list("pk", flat=True)
     )
     if not cancellable:
         return 0
     item_book_ids = (
-        OrderItemQuerySet(OrderItem)
-        .for_tenant(tenant)
-        .filter(order_id__in=cancellable)
-        .values("book_id")
+        OrderItem.objects.for_tenant(tenant).filter(order_id__in=cancellable).values("book_id")
     )
-    list(
-        BookQuerySet(Book)
-        .for_tenant(tenant)
-        .filter(pk__in=Subquery(item_book_ids))
-        .order_by("pk")
-        .select_for_update()
-        .values_list("pk", flat=True)
-    )
+    books_lock(tenant=tenant, book_ids=item_book_ids)
     with allow_repeats("orders_cancel runs order_cancel once per order", match="FOR UPDATE"):
         for order_id in cancellable:
             order_cancel(tenant=tenant, order_id=order_id, user=None)

@@ -20,7 +20,6 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 
 from catalog.models import Book
-from catalog.querysets import BookQuerySet
 from catalog.selectors import tenants_by_size
 from perf.bench import gate
 from perf.bench import race as engine
@@ -155,7 +154,7 @@ def _tenant(slug: str | None) -> Tenant:
 def race_endpoints(tenant: Tenant) -> list[engine.Endpoint]:
     """The raced requests, on this tenant's data: a deep page and cursor as deep as the
     catalog allows, up to page 900 and position 45,000 (the 50,000-book tenant)."""
-    books = BookQuerySet(Book).for_tenant(tenant)
+    books = Book.objects.for_tenant(tenant)
     count = books.count()
     if count == 0:
         raise CommandError(f"tenant {tenant.slug} has no books")

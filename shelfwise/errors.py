@@ -26,10 +26,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from catalog import services as catalog_services
+from core.errors import ServiceError
 from orders import services as order_services
 from shelfwise import outage
 from shelfwise.api import RequestTooLarge
-from tenants.errors import ServiceError
 
 API_PREFIX = "/api/"
 
@@ -37,6 +37,7 @@ DOMAIN_ERROR_STATUS: dict[type[Exception], int] = {
     catalog_services.CatalogReferenceError: status.HTTP_400_BAD_REQUEST,
     catalog_services.IsbnTakenError: status.HTTP_409_CONFLICT,
     catalog_services.BookInUseError: status.HTTP_409_CONFLICT,
+    catalog_services.StockShortError: status.HTTP_409_CONFLICT,
     order_services.OrderItemsInvalidError: status.HTTP_400_BAD_REQUEST,
     order_services.UnknownBooksError: status.HTTP_400_BAD_REQUEST,
     order_services.OutOfStockError: status.HTTP_409_CONFLICT,

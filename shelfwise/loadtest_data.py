@@ -122,7 +122,7 @@ def _issue_and_sample(
         user = user_get_or_create(tenant=tenant, username=f"{tenant.slug}-member")
         raw = _issue(user, token_ids)
         sample = list(
-            Book.objects.filter(tenant=tenant)
+            Book.objects.for_tenant(tenant)
             .order_by("?")
             .values_list("id", "stock", "title")[:SAMPLE_BOOKS]
         )

@@ -23,10 +23,12 @@ from django.contrib.admin import helpers
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 
 from tenants.models import Role, Tenant
+from tenants.querysets import TenantScopedQuerySet, validating_for
 
 ACTION_FORM_TEMPLATE = "admin/tenants/action_form.html"
 
@@ -62,6 +64,17 @@ def is_tenant_owned(model: type[models.Model]) -> bool:
     except FieldDoesNotExist:
         return False
     return bool(field.is_relation and field.related_model is Tenant)
+
+
+SUPERUSER_REASON = "a superuser's admin shows and edits every tenant's rows"
+
+
+def superuser_rows(queryset: QuerySet[Any]) -> QuerySet[Any]:
+    """A superuser's view of a model: every tenant's rows. Tenant-owned models' default
+    managers fail closed (tenants.querysets), so this is their one escape in the admin."""
+    if isinstance(queryset, TenantScopedQuerySet):
+        return queryset.across_tenants(SUPERUSER_REASON)
+    return queryset
 
 
 def _grant(request: HttpRequest, obj: models.Model | None = None) -> bool:
@@ -110,13 +123,15 @@ class TenantScopedModelForm(forms.ModelForm):
 
     def validate_unique(self) -> None:
         try:
-            self.instance.validate_unique(exclude=self._unique_exclusions())
+            with validating_for(getattr(self.instance, "tenant_id", None)):
+                self.instance.validate_unique(exclude=self._unique_exclusions())
         except ValidationError as exc:
             self._update_errors(exc)
 
     def validate_constraints(self) -> None:
         try:
-            self.instance.validate_constraints(exclude=self._unique_exclusions())
+            with validating_for(getattr(self.instance, "tenant_id", None)):
+                self.instance.validate_constraints(exclude=self._unique_exclusions())
         except ValidationError as exc:
             self._update_errors(exc)
 
@@ -154,7 +169,9 @@ class TenantRelatedFieldListFilter(admin.RelatedFieldListFilter):
     ) -> list[tuple[Any, str]]:
         ordering = self.field_admin_ordering(field, request, model_admin)
         if is_superuser(request):
-            return field.get_choices(include_blank=False, ordering=ordering)
+            # Field.get_choices() without a tenant filter, through the escape.
+            rows = superuser_rows(field.related_model._default_manager.all())
+            return [(row.pk, str(row)) for row in rows.order_by(*ordering)]
         tenant_id = operator_tenant_id(request)
         limit = {"tenant_id": tenant_id} if tenant_id is not None else {"pk__in": []}
         return field.get_choices(include_blank=False, limit_choices_to=limit, ordering=ordering)
@@ -169,7 +186,7 @@ class _TenantScoping:
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)  # type: ignore[misc]
         if is_superuser(request):
-            return queryset
+            return superuser_rows(queryset)
         tenant_id = operator_tenant_id(request)
         if tenant_id is None:
             return queryset.none()
@@ -177,18 +194,23 @@ class _TenantScoping:
 
     def scoped_choices(self, db_field: Any, request: HttpRequest) -> QuerySet[Any] | None:
         """The choices of a relation for an operator: the related model's rows of their
-        tenant, in its admin's ordering; None (Django's default) for superusers and for
-        models that no tenant owns."""
+        tenant, in its admin's ordering; for a superuser, every tenant's; None (Django's
+        default) for models that no tenant owns."""
         related = db_field.remote_field.model
         if is_superuser(request):
-            return None
-        if related is Tenant:
+            if not is_tenant_owned(related):
+                return None
+            queryset = superuser_rows(related._default_manager.all())
+        elif related is Tenant:
             return Tenant.objects.none()
-        if not is_tenant_owned(related):
+        elif not is_tenant_owned(related):
             return None
-        tenant_id = operator_tenant_id(request)
-        manager = related._default_manager
-        queryset = manager.filter(tenant_id=tenant_id) if tenant_id is not None else manager.none()
+        else:
+            manager = related._default_manager
+            tenant_id = operator_tenant_id(request)
+            queryset = (
+                manager.filter(tenant_id=tenant_id) if tenant_id is not None else manager.none()
+            )
         related_admin = self.admin_site._registry.get(related)  # type: ignore[attr-defined]
         ordering = related_admin.get_ordering(request) if related_admin is not None else ()
         return queryset.order_by(*ordering) if ordering else queryset
@@ -405,8 +427,24 @@ class TenantScopedAdminMixin(_TenantScoping):
 # --- Inlines -------------------------------------------------------------------------------
 
 
+class TenantScopedInlineFormSet(BaseInlineFormSet):
+    """Inline rows belong to their parent's tenant: each form's row takes it before
+    validation, so that Django's uniqueness checks run within that tenant
+    (TenantScopedModelForm.validate_constraints)."""
+
+    def _construct_form(self, i: int, **kwargs: Any) -> Any:
+        form = super()._construct_form(i, **kwargs)
+        tenant_id = getattr(self.instance, "tenant_id", None)
+        if tenant_id is not None and is_tenant_owned(type(form.instance)):
+            form.instance.tenant_id = tenant_id
+        return form
+
+
 class TenantScopedInlineMixin(_TenantScoping):
     """Put before ``admin.TabularInline``; the parent admin's save_formset sets the tenant."""
+
+    form = TenantScopedModelForm
+    formset = TenantScopedInlineFormSet
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         return [*(super().get_exclude(request, obj) or ()), "tenant"]  # type: ignore[misc]

@@ -235,6 +235,6 @@ def test_an_order_for_a_locked_book_is_a_503_within_the_lock_timeout(
         blocker.close()
     error = _assert_503(response, code="database_timeout", retry_after="1")
     assert error["details"] == {"reason": "lock_timeout"}
-    assert not Order.objects.exists()
+    assert not Order.objects.across_tenants("test").exists()
     book.refresh_from_db()
     assert book.stock == 10

@@ -8,7 +8,6 @@ from django.core.exceptions import FieldFetchBlocked
 from django.test import override_settings
 
 from catalog.models import Book
-from catalog.querysets import BookQuerySet
 from perf.recording import record_queries
 from tests.factories import BookFactory
 
@@ -16,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def detail_bundle(tenant):
-    return BookQuerySet(Book).for_tenant(tenant).with_detail_relations().order_by("title")
+    return Book.objects.for_tenant(tenant).with_detail_relations().order_by("title")
 
 
 def test_a_load_outside_the_detail_bundle_fails_at_that_line_in_tests(tenant):

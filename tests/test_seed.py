@@ -48,7 +48,7 @@ def test_seed_makes_the_tenant_mix_with_expected_counts():
         assert roles == {Role.OPERATOR, Role.MEMBER}
         assert spec.slug in output
     assert "Seeded 5 tenant(s), 656 books" in output
-    assert not Book.objects.filter(search_document__isnull=True).exists()
+    assert not Book.objects.across_tenants("test").filter(search_document__isnull=True).exists()
 
 
 def test_every_seeded_row_carries_the_tenant_of_its_parents():
@@ -68,7 +68,10 @@ def test_every_seeded_row_carries_the_tenant_of_its_parents():
         "WHERE i.tenant_id <> o.tenant_id OR i.tenant_id <> b.tenant_id",
     }
     assert {name: _scalar(sql) for name, sql in mismatches.items()} == dict.fromkeys(mismatches, 0)
-    assert BookGenre.objects.count() >= Book.objects.count()
+    assert (
+        BookGenre.objects.across_tenants("test").count()
+        >= Book.objects.across_tenants("test").count()
+    )
 
 
 def test_order_totals_are_exact_sums_of_their_items():
@@ -84,7 +87,11 @@ def test_order_totals_are_exact_sums_of_their_items():
 
 
 def _fingerprint() -> list[tuple]:
-    return list(Book.objects.order_by("id").values_list("id", "title", "isbn", "price", "stock"))
+    return list(
+        Book.objects.across_tenants("test")
+        .order_by("id")
+        .values_list("id", "title", "isbn", "price", "stock")
+    )
 
 
 def test_same_seed_makes_the_same_rows_and_reset_reseeds():
@@ -98,21 +105,21 @@ def test_same_seed_makes_the_same_rows_and_reset_reseeds():
 
 def test_existing_tenants_are_skipped_without_reset():
     _seed()
-    before = Book.objects.count()
+    before = Book.objects.across_tenants("test").count()
     output = _seed()
-    assert Book.objects.count() == before
+    assert Book.objects.across_tenants("test").count() == before
     assert output.count("exists, skipped") == len(TENANT_MIX)
 
 
 def test_an_explicit_scale_that_existing_tenants_do_not_match_fails_clearly():
     # `seed --scale 0.02` on a database seeded at 0.01 must not exit 0 having done nothing.
     _seed()
-    before = Book.objects.count()
+    before = Book.objects.across_tenants("test").count()
     with pytest.raises(CommandError, match=r"left alone, at another size: .*--reset"):
         call_command(
             "seed", "--scale", "0.02", "--no-progress", stdout=io.StringIO(), stderr=io.StringIO()
         )
-    assert Book.objects.count() == before
+    assert Book.objects.across_tenants("test").count() == before
     # Without --scale, a rerun is the usual idempotent skip.
     call_command("seed", "--no-progress", stdout=io.StringIO(), stderr=io.StringIO())
 
@@ -128,7 +135,7 @@ def test_reset_warns_that_earlier_tokens_are_gone():
 
 def test_isbns_are_valid_isbn13_and_unique_per_tenant():
     _seed()
-    for isbn in Book.objects.values_list("isbn", flat=True)[:200]:
+    for isbn in Book.objects.across_tenants("test").values_list("isbn", flat=True)[:200]:
         digits = [int(d) for d in isbn]
         assert len(digits) == 13
         assert sum(d * (1 if i % 2 == 0 else 3) for i, d in enumerate(digits)) % 10 == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIRequestFactory
 
+from core.errors import ServiceError
 from shelfwise.errors import DOMAIN_ERROR_STATUS, exception_handler
-from tenants.errors import ServiceError
 
 
 def _all_subclasses(cls: type) -> list[type]:

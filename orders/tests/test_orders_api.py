@@ -36,7 +36,11 @@ def items_body(*pairs):
 
 
 def stocks(*books):
-    by_id = dict(Book.objects.filter(pk__in=[b.pk for b in books]).values_list("pk", "stock"))
+    by_id = dict(
+        Book.objects.across_tenants("test")
+        .filter(pk__in=[b.pk for b in books])
+        .values_list("pk", "stock")
+    )
     return tuple(by_id[b.pk] for b in books)
 
 
@@ -59,7 +63,7 @@ def test_place_an_order(member, tenant):
     assert sorted((i["title"], i["quantity"], i["unit_price"]) for i in body["items"]) == sorted(
         [(a.title, 2, "12.50"), (b.title, 3, "0.10")]
     )
-    order = Order.objects.get(pk=body["id"])
+    order = Order.objects.across_tenants("test").get(pk=body["id"])
     assert order.tenant_id == tenant.id and order.user_id == member.user.id
     assert order.total == Decimal("25.30")
     assert stocks(a, b) == (3, 2)
@@ -68,7 +72,7 @@ def test_place_an_order(member, tenant):
 def test_unit_prices_are_copied_not_referenced(member, tenant):
     book = BookFactory(tenant=tenant, price=Decimal("10.00"))
     order_id = member.post("/api/v2/orders", items_body((book, 1))).json()["id"]
-    Book.objects.filter(pk=book.pk).update(price=Decimal("99.00"))
+    Book.objects.across_tenants("test").filter(pk=book.pk).update(price=Decimal("99.00"))
     body = member.get(f"/api/v2/orders/{order_id}").json()
     assert body["items"][0]["unit_price"] == "10.00" and body["total"] == "10.00"
 
@@ -106,7 +110,7 @@ def test_merged_quantity_above_the_limit_is_400(member, tenant):
     response = member.post("/api/v2/orders", items_body((book, 600), (book, 600)))
     assert response.status_code == 400
     assert error_code(response) == "invalid_items"
-    assert stock(book) == 5000 and not Order.objects.exists()
+    assert stock(book) == 5000 and not Order.objects.across_tenants("test").exists()
 
 
 def test_short_stock_is_409_with_detail_and_changes_nothing(member, tenant):
@@ -120,7 +124,7 @@ def test_short_stock_is_409_with_detail_and_changes_nothing(member, tenant):
         "items": [{"book_id": str(scarce.id), "requested": 2, "available": 1}]
     }
     assert stocks(plenty, scarce) == (10, 1)
-    assert not Order.objects.exists()
+    assert not Order.objects.across_tenants("test").exists()
 
 
 def test_another_tenants_book_is_an_unknown_book(member, tenant, other_tenant):
@@ -139,7 +143,7 @@ def test_another_tenants_book_is_an_unknown_book(member, tenant, other_tenant):
     assert error_code(response) == "unknown_books"
     assert set(response.json()["error"]["details"]["book_ids"]) == {str(theirs.id), str(missing)}
     assert stocks(mine, theirs) == (5, 5)
-    assert not Order.objects.exists()
+    assert not Order.objects.across_tenants("test").exists()
 
 
 def test_order_total_beyond_numeric_10_2_is_400_not_500(member, tenant):
@@ -147,7 +151,7 @@ def test_order_total_beyond_numeric_10_2_is_400_not_500(member, tenant):
     response = member.post("/api/v2/orders", items_body(*((b, 1) for b in dear)))
     assert response.status_code == 400
     assert error_code(response) == "invalid_items"
-    assert not Order.objects.exists()
+    assert not Order.objects.across_tenants("test").exists()
 
 
 @pytest.mark.parametrize(
@@ -179,20 +183,20 @@ def test_bad_order_bodies_are_400_and_write_nothing(member, tenant, body):
     response = member.post("/api/v2/orders", body)
     assert response.status_code == 400, response.content
     assert set(response.json()["error"]) == {"code", "message", "details"}
-    assert stock(book) == 5 and not Order.objects.exists()
+    assert stock(book) == 5 and not Order.objects.across_tenants("test").exists()
 
 
 def test_too_many_items_is_400(member, tenant):
     body = {"items": [{"book_id": str(uuid.uuid4()), "quantity": 1} for _ in range(101)]}
     response = member.post("/api/v2/orders", body)
     assert response.status_code == 400
-    assert not Order.objects.exists()
+    assert not Order.objects.across_tenants("test").exists()
 
 
 def test_anonymous_cannot_order(anonymous, tenant):
     book = BookFactory(tenant=tenant)
     assert anonymous.post("/api/v2/orders", items_body((book, 1))).status_code == 401
-    assert not Order.objects.exists()
+    assert not Order.objects.across_tenants("test").exists()
 
 
 # --- Idempotency -------------------------------------------------------------------------
@@ -206,7 +210,7 @@ def test_same_key_and_body_returns_the_same_order(member, tenant):
     assert (first.status_code, retry.status_code) == (201, 200)
     assert retry["Idempotent-Replayed"] == "true"
     assert retry.json() == first.json()
-    assert Order.objects.count() == 1 and stock(book) == 3
+    assert Order.objects.across_tenants("test").count() == 1 and stock(book) == 3
 
 
 def test_same_key_with_another_body_is_422(member, tenant):
@@ -217,7 +221,7 @@ def test_same_key_with_another_body_is_422(member, tenant):
     assert response.status_code == 422
     assert error_code(response) == "idempotency_key_reused"
     assert response.json()["error"]["details"] == {"order_id": first.json()["id"]}
-    assert Order.objects.count() == 1 and stock(book) == 4
+    assert Order.objects.across_tenants("test").count() == 1 and stock(book) == 4
 
 
 def test_keys_are_per_tenant(member, other_member, tenant, other_tenant):
@@ -234,7 +238,7 @@ def test_a_failed_request_does_not_use_up_its_key(member, tenant):
     book = BookFactory(tenant=tenant, stock=0)
     headers = {"Idempotency-Key": "retry-me"}
     assert member.post("/api/v2/orders", items_body((book, 1)), headers=headers).status_code == 409
-    Book.objects.filter(pk=book.pk).update(stock=1)
+    Book.objects.across_tenants("test").filter(pk=book.pk).update(stock=1)
     assert member.post("/api/v2/orders", items_body((book, 1)), headers=headers).status_code == 201
 
 
@@ -245,7 +249,7 @@ def test_malformed_idempotency_keys_are_400(member, tenant, key):
         "/api/v2/orders", items_body((book, 1)), headers={"Idempotency-Key": key}
     )
     assert response.status_code == 400
-    assert not Order.objects.exists()
+    assert not Order.objects.across_tenants("test").exists()
 
 
 # --- List and detail ---------------------------------------------------------------------
@@ -344,7 +348,7 @@ def test_shipped_or_archived_orders_cannot_be_cancelled(member, tenant, status):
     response = member.post(f"/api/v2/orders/{item.order_id}/cancel")
     assert response.status_code == 409 and error_code(response) == "order_not_cancellable"
     assert stock(item.book) == before
-    assert OrderItem.objects.get(pk=item.pk).order.status == status
+    assert OrderItem.objects.across_tenants("test").get(pk=item.pk).order.status == status
 
 
 def test_another_users_key_is_refused_not_replayed(member, tenant):

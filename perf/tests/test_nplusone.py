@@ -72,7 +72,7 @@ def _render(serializer_class, queryset):
 @pytest.mark.allow_repeats("deliberate N+1s, caught by the detector under test")
 def test_a_lazy_foreign_key_is_caught_with_call_site_relation_and_fix(books):
     with pytest.raises(NPlusOneError) as caught, detect_n_plus_one("lazy FK"):
-        _render(LazyBookSerializer, Book.objects.order_by("title"))
+        _render(LazyBookSerializer, Book.objects.across_tenants("test").order_by("title"))
     [repeat] = caught.value.repeats
     assert repeat.count == 6
     assert repeat.origin.table == "catalog_author"
@@ -89,7 +89,7 @@ def test_a_lazy_foreign_key_is_caught_with_call_site_relation_and_fix(books):
 @pytest.mark.allow_repeats("deliberate N+1s, caught by the detector under test")
 def test_a_lazy_many_to_many_is_caught_with_prefetch_advice(books):
     with pytest.raises(NPlusOneError) as caught, detect_n_plus_one():
-        _render(BookGenresSerializer, Book.objects.all())
+        _render(BookGenresSerializer, Book.objects.across_tenants("test").all())
     [repeat] = caught.value.repeats
     assert repeat.origin.relation.model == "catalog.Book"
     assert repeat.origin.relation.name == "genres"
@@ -103,7 +103,7 @@ def test_a_lazy_reverse_foreign_key_is_caught_with_prefetch_advice(tenant):
     for _ in range(5):
         OrderItemFactory(order=OrderFactory(tenant=tenant))
     with pytest.raises(NPlusOneError) as caught, detect_n_plus_one():
-        _render(OrderItemsSerializer, Order.objects.all())
+        _render(OrderItemsSerializer, Order.objects.across_tenants("test").all())
     [repeat] = caught.value.repeats
     assert (repeat.origin.relation.model, repeat.origin.relation.name) == ("orders.Order", "items")
     assert repeat.origin.relation.kind == "reverse foreign key"
@@ -114,11 +114,15 @@ def test_the_same_serializers_with_their_relations_loaded_are_clean(books, tenan
     for _ in range(5):
         OrderItemFactory(order=OrderFactory(tenant=tenant))
     with detect_n_plus_one(), record_queries() as recording:
-        _render(LazyBookSerializer, Book.objects.select_related("author"))
-        _render(BookGenresSerializer, Book.objects.prefetch_related("genres"))
+        _render(LazyBookSerializer, Book.objects.across_tenants("test").select_related("author"))
+        _render(
+            BookGenresSerializer, Book.objects.across_tenants("test").prefetch_related("genres")
+        )
         _render(
             OrderItemsSerializer,
-            Order.objects.prefetch_related(Prefetch("items", OrderItem.objects.order_by("id"))),
+            Order.objects.across_tenants("test").prefetch_related(
+                Prefetch("items", OrderItem.objects.across_tenants("test").order_by("id"))
+            ),
         )
     assert recording.count == 5
     assert find_repeats(recording, threshold=2) == []
@@ -128,7 +132,7 @@ def test_below_the_threshold_nothing_fires(tenant):
     for _ in range(4):
         BookFactory(tenant=tenant)
     with detect_n_plus_one(), record_queries() as recording:
-        _render(LazyBookSerializer, Book.objects.all())  # 4 author loads < 5
+        _render(LazyBookSerializer, Book.objects.across_tenants("test").all())  # 4 author loads < 5
     # The lazy loads did happen: the threshold (5) is what kept the detector quiet.
     assert recording.count == 1 + 4
     [repeat] = find_repeats(recording, threshold=4)
@@ -142,14 +146,14 @@ def test_allow_repeats_exempts_a_legitimate_repeat_with_its_reason(books):
         allow_repeats("one lock per row, by design", match="catalog_author"),
         record_queries() as recording,
     ):
-        _render(LazyBookSerializer, Book.objects.all())
+        _render(LazyBookSerializer, Book.objects.across_tenants("test").all())
     assert recording.count == 1 + 6  # the repeats ran, and were let through
     with (
         pytest.raises(NPlusOneError),
         detect_n_plus_one(),
         allow_repeats("a different table", match="orders_order"),
     ):
-        _render(LazyBookSerializer, Book.objects.all())
+        _render(LazyBookSerializer, Book.objects.across_tenants("test").all())
     with pytest.raises(ValueError, match="needs a reason"):
         allow_repeats("  ")
 
@@ -158,13 +162,13 @@ def test_allow_repeats_exempts_a_legitimate_repeat_with_its_reason(books):
 def test_detect_works_as_a_decorator_and_log_mode_does_not_raise(books, caplog):
     @detect_n_plus_one(mode="log")
     def lazy():
-        return _render(LazyBookSerializer, Book.objects.all())
+        return _render(LazyBookSerializer, Book.objects.across_tenants("test").all())
 
     assert len(lazy()) == 6
 
     @detect_n_plus_one()
     def lazy_raising():
-        return _render(LazyBookSerializer, Book.objects.all())
+        return _render(LazyBookSerializer, Book.objects.across_tenants("test").all())
 
     with pytest.raises(NPlusOneError):
         lazy_raising()
@@ -185,7 +189,7 @@ def test_allow_repeats_does_not_cover_a_longer_table_name(books):
         detect_n_plus_one(),
         allow_repeats("authors only", match="catalog_auth"),
     ):
-        _render(LazyBookSerializer, Book.objects.all())
+        _render(LazyBookSerializer, Book.objects.across_tenants("test").all())
 
 
 @pytest.mark.allow_repeats("deliberate N+1s, caught by the detector under test")
@@ -195,9 +199,9 @@ def test_allow_repeats_logs_its_reason_when_it_lets_repeats_through(books, monke
         nplusone.logger, "info", lambda event, **kw: logged.append({"event": event, **kw})
     )
     with allow_repeats("one lock per row, by design", match="catalog_author"):
-        _render(LazyBookSerializer, Book.objects.all())
+        _render(LazyBookSerializer, Book.objects.across_tenants("test").all())
     with allow_repeats("nothing repeats here", match="orders_order"):
-        _render(LazyBookSerializer, Book.objects.select_related("author"))
+        _render(LazyBookSerializer, Book.objects.across_tenants("test").select_related("author"))
     assert logged == [
         {
             "event": "repeats_allowed",

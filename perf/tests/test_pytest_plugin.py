@@ -19,20 +19,20 @@ from tests.factories import BookFactory
 def test_lazy(tenant):
     for _ in range(6):
         BookFactory(tenant=tenant)
-    assert [b.author.name for b in Book.objects.all()]
+    assert [b.author.name for b in Book.objects.across_tenants("test").all()]
 
 @pytest.mark.django_db
 @pytest.mark.allow_repeats("proves the marker")
 def test_lazy_but_allowed(tenant):
     for _ in range(6):
         BookFactory(tenant=tenant)
-    assert [b.author.name for b in Book.objects.all()]
+    assert [b.author.name for b in Book.objects.across_tenants("test").all()]
 
 @pytest.mark.django_db
 def test_over_budget(tenant, query_budget):
     with query_budget(1):
-        list(Book.objects.all())
-        list(Book.objects.filter(title="x"))
+        list(Book.objects.across_tenants("test").all())
+        list(Book.objects.across_tenants("test").filter(title="x"))
 """
 
 

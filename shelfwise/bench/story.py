@@ -43,7 +43,6 @@ from rest_framework.settings import api_settings
 
 from catalog.models import Book
 from catalog.perf_hooks import largest_tenant, load_tenant
-from catalog.querysets import BookQuerySet
 from catalog.selectors import book_list
 from catalog.serializers import BookListSerializer
 from perf.measure import QueryTally, Spread, peak_rss, release_memory, tally_queries
@@ -203,9 +202,9 @@ def catalog_index_dropped() -> Iterator[None]:
 
 def _queryset(step: Step, tenant: Tenant) -> Any:
     if step.bundle:
-        return BookQuerySet(Book).for_tenant(tenant).with_list_relations().in_catalog_order()
+        return Book.objects.for_tenant(tenant).with_list_relations().in_catalog_order()
     # Django 6.1's FETCH_ONE on purpose: each row's author is one query when touched.
-    return BookQuerySet(Book).for_tenant(tenant).in_catalog_order().fetch_mode(FETCH_ONE)
+    return Book.objects.for_tenant(tenant).in_catalog_order().fetch_mode(FETCH_ONE)
 
 
 def _renderer(step: Step) -> BaseRenderer:
