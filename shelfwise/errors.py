@@ -28,7 +28,7 @@ from rest_framework.views import set_rollback
 from catalog import services as catalog_services
 from orders import services as order_services
 from shelfwise import outage
-from shelfwise.api import RequestTooLarge
+from shelfwise.parsers import RequestTooLarge
 from tenants.errors import ServiceError
 
 API_PREFIX = "/api/"
