@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
@@ -42,206 +44,27 @@ TENANT_MIX: tuple[TenantSpec, ...] = (
 ORDER_EPOCH = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 OPERATOR_PASSWORD = "shelfwise-demo"  # noqa: S105 - demo data, printed by `demo`
 
-GENRES = (
-    "Fiction",
-    "Mystery",
-    "Thriller",
-    "Romance",
-    "Science Fiction",
-    "Fantasy",
-    "Horror",
-    "Historical Fiction",
-    "Biography",
-    "History",
-    "Science",
-    "Travel",
-    "Cooking",
-    "Poetry",
-    "Philosophy",
-    "Business",
-    "Children",
-    "Young Adult",
-    "Art",
-    "Self-Help",
-)
-FIRST_NAMES = (
-    "Ada",
-    "Alan",
-    "Amara",
-    "Anton",
-    "Beatrix",
-    "Carlos",
-    "Chen",
-    "Clara",
-    "Dmitri",
-    "Elena",
-    "Emeka",
-    "Farah",
-    "Grace",
-    "Hiro",
-    "Ingrid",
-    "Isaac",
-    "Jamal",
-    "Jane",
-    "Kofi",
-    "Leila",
-    "Lucia",
-    "Marcus",
-    "Mei",
-    "Nadia",
-    "Noah",
-    "Olga",
-    "Omar",
-    "Priya",
-    "Rafael",
-    "Rosa",
-    "Samuel",
-    "Sofia",
-    "Tomas",
-    "Ursula",
-    "Vera",
-    "Wen",
-    "Yusuf",
-    "Zara",
-)
-LAST_NAMES = (
-    "Abara",
-    "Becker",
-    "Castillo",
-    "Dubois",
-    "Eriksen",
-    "Fischer",
-    "Garcia",
-    "Haddad",
-    "Ivanova",
-    "Jensen",
-    "Kowalski",
-    "Lindqvist",
-    "Moreau",
-    "Nakamura",
-    "Okafor",
-    "Petrov",
-    "Quinn",
-    "Rossi",
-    "Sato",
-    "Tanaka",
-    "Underwood",
-    "Varga",
-    "Wright",
-    "Xu",
-    "Yilmaz",
-    "Zimmermann",
-    "Achebe",
-    "Borges",
-    "Calvino",
-    "Duras",
-    "Ellison",
-)
-PUBLISHER_WORDS = (
-    "Harbor",
-    "Lantern",
-    "Northwind",
-    "Quill",
-    "Meridian",
-    "Juniper",
-    "Beacon",
-    "Copperleaf",
-    "Riverbend",
-    "Saltmarsh",
-    "Granite",
-    "Oriel",
-    "Kestrel",
-    "Foxglove",
-)
-PUBLISHER_KINDS = ("Press", "Books", "House", "Editions", "Publishing", "& Sons")
-ADJECTIVES = (
-    "Silent",
-    "Hidden",
-    "Last",
-    "Broken",
-    "Golden",
-    "Forgotten",
-    "Burning",
-    "Quiet",
-    "Endless",
-    "Crimson",
-    "Distant",
-    "Hollow",
-    "Midnight",
-    "Secret",
-    "Wild",
-    "Winter",
-    "Paper",
-    "Glass",
-    "Iron",
-    "Little",
-    "Lost",
-    "Northern",
-    "Salt",
-    "Electric",
-)
-NOUNS = (
-    "Garden",
-    "River",
-    "House",
-    "Kingdom",
-    "Letter",
-    "Orchard",
-    "Harbor",
-    "Mountain",
-    "Library",
-    "Lighthouse",
-    "Map",
-    "Clockmaker",
-    "Daughter",
-    "Empire",
-    "Voyage",
-    "Island",
-    "Machine",
-    "Cartographer",
-    "Storm",
-    "Archive",
-    "Bridge",
-    "Forest",
-    "City",
-    "Song",
-    "Winter",
-    "Orbit",
-    "Mirror",
-    "Detective",
-    "Tide",
-    "Station",
-)
-PLACES = (
-    "Lisbon",
-    "the North",
-    "Kyoto",
-    "the Delta",
-    "Samarkand",
-    "Avalon",
-    "the Moon",
-    "Marrakesh",
-    "the Steppe",
-    "Valparaiso",
-    "Tromso",
-    "the Old Quarter",
-    "Zanzibar",
-)
-DESCRIPTION_OPENINGS = (
-    "A sweeping story of {noun} and {noun2}, set in {place}.",
-    "When a {adj} {noun} is found in {place}, nothing stays the same.",
-    "{first} {last}'s acclaimed account of {noun2}s, loss and renewal.",
-    "An unforgettable journey from {place} to the edge of the {noun}.",
-    "A practical, witty guide to the {adj} art of the {noun}.",
-)
-DESCRIPTION_CLOSINGS = (
-    "Critics call it luminous.",
-    "Now in a new edition with an afterword by the author.",
-    "A book club favourite.",
-    "Includes maps, notes and an index.",
-    "Winner of several regional prizes.",
-    "",
-)
+# Names, titles and blurbs are drawn from these lists; their order is part of the seed.
+WORDS_FILE = Path(__file__).with_name("seed_words.toml")
+
+
+def _load_words() -> dict[str, tuple[str, ...]]:
+    with WORDS_FILE.open("rb") as file:
+        return {name: tuple(words) for name, words in tomllib.load(file).items()}
+
+
+_WORDS = _load_words()
+GENRES = _WORDS["genres"]
+FIRST_NAMES = _WORDS["first_names"]
+LAST_NAMES = _WORDS["last_names"]
+PUBLISHER_WORDS = _WORDS["publisher_words"]
+PUBLISHER_KINDS = _WORDS["publisher_kinds"]
+ADJECTIVES = _WORDS["adjectives"]
+NOUNS = _WORDS["nouns"]
+PLACES = _WORDS["places"]
+DESCRIPTION_OPENINGS = _WORDS["description_openings"]
+DESCRIPTION_CLOSINGS = _WORDS["description_closings"]
+
 ORDER_STATUSES = (
     ("shipped", 45),
     ("paid", 20),
