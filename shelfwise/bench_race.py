@@ -23,8 +23,8 @@ from catalog.models import Book
 from catalog.selectors import tenants_by_size
 from perf.bench import gate
 from perf.bench import race as engine
-from shelfwise.api import _encode_cursor
 from shelfwise.db.urls import current_database_url
+from shelfwise.pagination import _encode_cursor
 from tenants.models import Role, Tenant
 from tenants.services import api_token_issue, api_token_revoke, user_get_or_create
 

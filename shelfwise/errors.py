@@ -29,7 +29,7 @@ from catalog import services as catalog_services
 from core.errors import ServiceError
 from orders import services as order_services
 from shelfwise import outage
-from shelfwise.api import RequestTooLarge
+from shelfwise.parsers import RequestTooLarge
 
 API_PREFIX = "/api/"
 

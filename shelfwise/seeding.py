@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import tomllib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
+from django.db.models import Model
 
+from catalog.models import Author, Book, BookGenre, Genre, Publisher
 from catalog.selectors import tenants_by_size
 from catalog.services import book_search_documents_refresh
+from orders.models import Order, OrderItem
 from tenants.models import Role, Tenant, User
 
 
@@ -42,206 +47,27 @@ TENANT_MIX: tuple[TenantSpec, ...] = (
 ORDER_EPOCH = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 OPERATOR_PASSWORD = "shelfwise-demo"  # noqa: S105 - demo data, printed by `demo`
 
-GENRES = (
-    "Fiction",
-    "Mystery",
-    "Thriller",
-    "Romance",
-    "Science Fiction",
-    "Fantasy",
-    "Horror",
-    "Historical Fiction",
-    "Biography",
-    "History",
-    "Science",
-    "Travel",
-    "Cooking",
-    "Poetry",
-    "Philosophy",
-    "Business",
-    "Children",
-    "Young Adult",
-    "Art",
-    "Self-Help",
-)
-FIRST_NAMES = (
-    "Ada",
-    "Alan",
-    "Amara",
-    "Anton",
-    "Beatrix",
-    "Carlos",
-    "Chen",
-    "Clara",
-    "Dmitri",
-    "Elena",
-    "Emeka",
-    "Farah",
-    "Grace",
-    "Hiro",
-    "Ingrid",
-    "Isaac",
-    "Jamal",
-    "Jane",
-    "Kofi",
-    "Leila",
-    "Lucia",
-    "Marcus",
-    "Mei",
-    "Nadia",
-    "Noah",
-    "Olga",
-    "Omar",
-    "Priya",
-    "Rafael",
-    "Rosa",
-    "Samuel",
-    "Sofia",
-    "Tomas",
-    "Ursula",
-    "Vera",
-    "Wen",
-    "Yusuf",
-    "Zara",
-)
-LAST_NAMES = (
-    "Abara",
-    "Becker",
-    "Castillo",
-    "Dubois",
-    "Eriksen",
-    "Fischer",
-    "Garcia",
-    "Haddad",
-    "Ivanova",
-    "Jensen",
-    "Kowalski",
-    "Lindqvist",
-    "Moreau",
-    "Nakamura",
-    "Okafor",
-    "Petrov",
-    "Quinn",
-    "Rossi",
-    "Sato",
-    "Tanaka",
-    "Underwood",
-    "Varga",
-    "Wright",
-    "Xu",
-    "Yilmaz",
-    "Zimmermann",
-    "Achebe",
-    "Borges",
-    "Calvino",
-    "Duras",
-    "Ellison",
-)
-PUBLISHER_WORDS = (
-    "Harbor",
-    "Lantern",
-    "Northwind",
-    "Quill",
-    "Meridian",
-    "Juniper",
-    "Beacon",
-    "Copperleaf",
-    "Riverbend",
-    "Saltmarsh",
-    "Granite",
-    "Oriel",
-    "Kestrel",
-    "Foxglove",
-)
-PUBLISHER_KINDS = ("Press", "Books", "House", "Editions", "Publishing", "& Sons")
-ADJECTIVES = (
-    "Silent",
-    "Hidden",
-    "Last",
-    "Broken",
-    "Golden",
-    "Forgotten",
-    "Burning",
-    "Quiet",
-    "Endless",
-    "Crimson",
-    "Distant",
-    "Hollow",
-    "Midnight",
-    "Secret",
-    "Wild",
-    "Winter",
-    "Paper",
-    "Glass",
-    "Iron",
-    "Little",
-    "Lost",
-    "Northern",
-    "Salt",
-    "Electric",
-)
-NOUNS = (
-    "Garden",
-    "River",
-    "House",
-    "Kingdom",
-    "Letter",
-    "Orchard",
-    "Harbor",
-    "Mountain",
-    "Library",
-    "Lighthouse",
-    "Map",
-    "Clockmaker",
-    "Daughter",
-    "Empire",
-    "Voyage",
-    "Island",
-    "Machine",
-    "Cartographer",
-    "Storm",
-    "Archive",
-    "Bridge",
-    "Forest",
-    "City",
-    "Song",
-    "Winter",
-    "Orbit",
-    "Mirror",
-    "Detective",
-    "Tide",
-    "Station",
-)
-PLACES = (
-    "Lisbon",
-    "the North",
-    "Kyoto",
-    "the Delta",
-    "Samarkand",
-    "Avalon",
-    "the Moon",
-    "Marrakesh",
-    "the Steppe",
-    "Valparaiso",
-    "Tromso",
-    "the Old Quarter",
-    "Zanzibar",
-)
-DESCRIPTION_OPENINGS = (
-    "A sweeping story of {noun} and {noun2}, set in {place}.",
-    "When a {adj} {noun} is found in {place}, nothing stays the same.",
-    "{first} {last}'s acclaimed account of {noun2}s, loss and renewal.",
-    "An unforgettable journey from {place} to the edge of the {noun}.",
-    "A practical, witty guide to the {adj} art of the {noun}.",
-)
-DESCRIPTION_CLOSINGS = (
-    "Critics call it luminous.",
-    "Now in a new edition with an afterword by the author.",
-    "A book club favourite.",
-    "Includes maps, notes and an index.",
-    "Winner of several regional prizes.",
-    "",
-)
+# Names, titles and blurbs are drawn from these lists; their order is part of the seed.
+WORDS_FILE = Path(__file__).with_name("seed_words.toml")
+
+
+def _load_words() -> dict[str, tuple[str, ...]]:
+    with WORDS_FILE.open("rb") as file:
+        return {name: tuple(words) for name, words in tomllib.load(file).items()}
+
+
+_WORDS = _load_words()
+GENRES = _WORDS["genres"]
+FIRST_NAMES = _WORDS["first_names"]
+LAST_NAMES = _WORDS["last_names"]
+PUBLISHER_WORDS = _WORDS["publisher_words"]
+PUBLISHER_KINDS = _WORDS["publisher_kinds"]
+ADJECTIVES = _WORDS["adjectives"]
+NOUNS = _WORDS["nouns"]
+PLACES = _WORDS["places"]
+DESCRIPTION_OPENINGS = _WORDS["description_openings"]
+DESCRIPTION_CLOSINGS = _WORDS["description_closings"]
+
 ORDER_STATUSES = (
     ("shipped", 45),
     ("paid", 20),
@@ -364,7 +190,7 @@ def seed_tenant(
             (a, tenant.id, f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}")
             for a in author_ids
         ]
-        _copy("catalog_author", ("id", "tenant_id", "name"), author_rows)
+        _copy_model(Author, author_rows)
         report.authors = len(author_rows)
 
         n_publishers = min(40, max(2, n_books // 1000))
@@ -375,14 +201,12 @@ def seed_tenant(
             (p, tenant.id, name)
             for p, name in zip(publisher_ids, rng.sample(names, n_publishers), strict=True)
         ]
-        _copy("catalog_publisher", ("id", "tenant_id", "name"), publisher_rows)
+        _copy_model(Publisher, publisher_rows)
         report.publishers = len(publisher_rows)
 
         genre_ids = [new_id() for _ in GENRES]
-        _copy(
-            "catalog_genre",
-            ("id", "tenant_id", "name"),
-            [(g, tenant.id, name) for g, name in zip(genre_ids, GENRES, strict=True)],
+        _copy_model(
+            Genre, [(g, tenant.id, name) for g, name in zip(genre_ids, GENRES, strict=True)]
         )
         report.genres = len(genre_ids)
 
@@ -403,24 +227,10 @@ def seed_tenant(
             book_genre_rows,
             tick,
         )
-        _copy(
-            "catalog_book",
-            (
-                "id",
-                "tenant_id",
-                "title",
-                "isbn",
-                "price",
-                "stock",
-                "author_id",
-                "publisher_id",
-                "published_on",
-                "description",
-            ),
-            book_rows,
-        )
+        # The search documents are filled below, from the books and their authors.
+        _copy_model(Book, book_rows, left_out=("search_document",))
         report.books = n_books
-        _copy("catalog_bookgenre", ("id", "tenant_id", "book_id", "genre_id"), book_genre_rows)
+        _copy_model(BookGenre, book_genre_rows)
         report.book_genres = len(book_genre_rows)
 
         book_search_documents_refresh(tenant=tenant)
@@ -428,16 +238,9 @@ def seed_tenant(
         order_rows, item_rows = _order_rows(
             rng, new_id, tenant.id, member.id, books, max(1, n_books // 20)
         )
-        _copy(
-            "orders_order",
-            ("id", "tenant_id", "user_id", "status", "created_at", "total", "request_hash"),
-            order_rows,
-        )
-        _copy(
-            "orders_orderitem",
-            ("id", "tenant_id", "order_id", "book_id", "quantity", "unit_price"),
-            item_rows,
-        )
+        # Past orders were placed without an Idempotency-Key: NULL, as the API leaves it.
+        _copy_model(Order, order_rows, left_out=("idempotency_key",))
+        _copy_model(OrderItem, item_rows)
         report.orders = len(order_rows)
         report.order_items = len(item_rows)
     return report
@@ -545,13 +348,38 @@ def _order_rows(
     return orders, items
 
 
-def _copy(table: str, columns: Sequence[str], rows: object) -> None:
+def _copy_model(
+    model: type[Model], rows: Iterable[tuple[object, ...]], *, left_out: Sequence[str] = ()
+) -> None:
+    """COPY rows into a model's table. A row holds one value per concrete field, in the
+    model's field order, except the fields named in ``left_out`` (their column default).
+
+    The columns come from the model, so a field added to it changes the rows that COPY
+    expects: the seeder fails on its first row until it gives the field a value (or
+    leaves it out by name), rather than silently leaving the column to its default."""
+    _copy(model._meta.db_table, _columns(model, left_out=left_out), rows)
+
+
+def _columns(model: type[Model], *, left_out: Sequence[str] = ()) -> tuple[str, ...]:
+    for name in left_out:
+        model._meta.get_field(name)  # a name that is no field of the model fails here
+    return tuple(f.column for f in model._meta.concrete_fields if f.name not in left_out)
+
+
+def _copy(table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     """COPY rows into a table through the current (Django-managed) psycopg connection."""
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    remaining = iter(rows)
+    first = next(remaining, None)
+    if first is None:
+        return
+    if len(first) != len(columns):
+        raise ValueError(f"{table}: a row of {len(first)} values for the columns {columns}")
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
         with raw.copy(sql) as copy:
-            for row in rows:  # type: ignore[attr-defined]
+            copy.write_row(first)
+            for row in remaining:
                 copy.write_row(row)
 
 

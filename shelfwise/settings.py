@@ -322,12 +322,12 @@ AXES_CLIENT_IP_CALLABLE = "tenants.throttling.client_address"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["shelfwise.api.BoundedORJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["shelfwise.parsers.BoundedORJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.IsTenantMember"],
-    "DEFAULT_PAGINATION_CLASS": "shelfwise.api.PagePagination",
-    "DEFAULT_FILTER_BACKENDS": ["shelfwise.api.FilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": ["shelfwise.api.TenantUserRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "shelfwise.pagination.PagePagination",
+    "DEFAULT_FILTER_BACKENDS": ["shelfwise.filters.FilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["shelfwise.throttling.TenantUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"tenant_user": os.environ.get("API_THROTTLE_RATE", "6000/min")},
     "DEFAULT_SCHEMA_CLASS": "shelfwise.schema.AutoSchema",
     "DEFAULT_METADATA_CLASS": "shelfwise.metadata.EndpointMetadata",

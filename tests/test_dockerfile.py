@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import re
 import runpy
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from shelfwise import seeding
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -75,6 +78,21 @@ def test_the_runtime_stage_ships_no_tests_and_runs_as_a_user():
     user = re.search(r"^USER (\S+)", runtime, re.MULTILINE)
     assert user is not None and user.group(1) not in {"root", "0"}
     assert runtime.index("USER") < runtime.index("CMD")
+
+
+def test_the_seeds_word_lists_ship_in_the_image():
+    # `manage.py seed` runs in the image too, and reads its word lists from a data file.
+    words = seeding.WORDS_FILE.relative_to(ROOT)
+    package = words.parts[0]
+    assert re.search(rf"^COPY {package}/ {package}/$", _stages()["build"], re.MULTILINE)
+    assert "tests" not in words.parts  # the build stage prunes every tests/ folder
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    ignored = [p for p in patterns if fnmatch(str(words), p) or fnmatch(str(words), f"{p}/*")]
+    assert not ignored, ignored
 
 
 def test_healthcheck_and_no_migration_at_start():

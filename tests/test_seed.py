@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.core.exceptions import FieldDoesNotExist
 from django.core.management import CommandError, call_command
 from django.db import connection
 
 from catalog.models import Author, Book, BookGenre, Genre, Publisher
 from orders.models import Order, OrderItem
-from shelfwise.seeding import TENANT_MIX
+from shelfwise.seeding import TENANT_MIX, _columns, _copy_model
 from tenants.models import Role, Tenant, User
 
 pytestmark = pytest.mark.django_db
@@ -101,6 +102,22 @@ def test_same_seed_makes_the_same_rows_and_reset_reseeds():
     assert _fingerprint() == first
     _seed("--seed", "8", "--reset")
     assert _fingerprint() != first
+
+
+def test_the_seeders_columns_come_from_the_models():
+    # A field added to a model joins the COPY's columns: the seeder cannot leave it out
+    # unnoticed, and a left-out name must be a field.
+    assert _columns(Book, left_out=("search_document",)) == tuple(
+        f.column for f in Book._meta.concrete_fields if f.name != "search_document"
+    )
+    assert _columns(Author) == ("id", "tenant_id", "name")
+    with pytest.raises(FieldDoesNotExist):
+        _columns(Order, left_out=("idempotency",))
+
+
+def test_a_row_that_misses_a_models_column_fails_before_copy():
+    with pytest.raises(ValueError, match=r"catalog_author: a row of 2 values"):
+        _copy_model(Author, [("id", "tenant")])
 
 
 def test_existing_tenants_are_skipped_without_reset():

@@ -1,9 +1,9 @@
-"""API plumbing shared by every app, wired in through REST_FRAMEWORK settings.
+"""Page and keyset pagination, DRF's DEFAULT_PAGINATION_CLASS.
 
-The apps never import this module (imports run from ``shelfwise`` to the apps): their
-views pick it up as DRF defaults (parser, pagination, throttle). It must not import
-``rest_framework.views`` (directly or through drf_spectacular): APIView resolves the
-parser setting, which points here, while its class is being defined.
+The apps never import this module (imports run from ``shelfwise`` to the apps): their views
+pick it up through REST_FRAMEWORK settings. It must not import ``rest_framework.views``
+(directly or through drf_spectacular): DRF resolves the setting that points here while its
+view classes are being defined.
 """
 
 from __future__ import annotations
@@ -15,105 +15,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.db.models import F, Model, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
-from django_filters.rest_framework import DjangoFilterBackend
-from drf_orjson_renderer.parsers import ORJSONParser
-from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ParseError, ValidationError
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.utils.urls import remove_query_param, replace_query_param
-
-# --- Request bodies ----------------------------------------------------------------------
-
-
-class RequestTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "Request body too large."
-    default_code = "request_too_large"
-
-
-class BoundedORJSONParser(ORJSONParser):
-    """orjson parser that refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with a 413.
-
-    DRF hands parsers the raw request stream, which Django does not bound (only
-    ``request.body`` checks the setting), so the limit is enforced here, on the declared
-    length first and on the bytes actually read (chunked bodies) second.
-    """
-
-    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        request = (parser_context or {}).get("request")
-        if limit is not None and request is not None:
-            try:
-                declared = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                declared = 0
-            if declared > limit:
-                raise RequestTooLarge(f"Request body exceeds {limit} bytes.")
-        raw = stream.read(limit + 1) if limit is not None else stream.read()
-        if limit is not None and len(raw) > limit:
-            raise RequestTooLarge(f"Request body exceeds {limit} bytes.")
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ParseError(f"Malformed JSON: {exc}") from None
-
-
-# --- Filters ---------------------------------------------------------------------------
-
-
-class FilterBackend(DjangoFilterBackend):
-    """django-filter's backend, except that a filter sent blank (``?publisher=``) is a 400,
-    and a FilterSet with ``inert_without_params = True`` is not built when the request
-    sends none of its parameters.
-
-    django-filter skips blank values, so a client that forgot to fill one in would get the
-    unfiltered list, and the schema (a uuid, an enum, a price) already calls blank invalid.
-    """
-
-    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
-        filterset_class = self.get_filterset_class(view, queryset)
-        if filterset_class is not None:
-            params = request.query_params
-            blank = {
-                name: ["This field may not be blank."]
-                for name in filterset_class.base_filters
-                if name in params and not params[name].strip()
-            }
-            if blank:
-                raise ValidationError(blank)
-            if getattr(filterset_class, "inert_without_params", False) and not any(
-                name in params for name in filterset_class.base_filters
-            ):
-                # Nothing to filter: skip building the FilterSet and its form, a sixth of
-                # a catalog page's Python time. Only for filtersets that declare that no
-                # filter applies without its parameter (the orders' default does).
-                return queryset
-        return super().filter_queryset(request, queryset, view)
-
-
-# --- Throttling --------------------------------------------------------------------------
-
-
-class TenantUserRateThrottle(UserRateThrottle):
-    """Per-user rate; the cache key names the tenant too, so no key is shared by tenants."""
-
-    scope = "tenant_user"
-
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        user = request.user
-        if user is None or not getattr(user, "is_authenticated", False):
-            return None  # every API view requires a token: 401 comes before throttling
-        return self.cache_format % {"scope": self.scope, "ident": f"{user.tenant_id}:{user.pk}"}
-
-
-# --- Pagination --------------------------------------------------------------------------
-
 
 MAX_PAGE = 1_000_000
 # Cursors are unpadded URL-safe base64 (of a small JSON object).
