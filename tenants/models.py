@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
@@ -75,7 +76,7 @@ class User(AbstractUser):
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()
 
     class Meta:
         constraints = [
@@ -109,7 +110,7 @@ class User(AbstractUser):
             return self.username
         return f"{self.tenant.slug}{LOGIN_SEPARATOR}{self.username}"  # type: ignore[union-attr]
 
-    def natural_key(self) -> tuple[str]:  # type: ignore[override]
+    def natural_key(self) -> tuple[str]:
         return (self.login,)
 
 
