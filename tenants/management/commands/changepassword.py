@@ -14,7 +14,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from tenants.models import User
+from tenants.models import LOGIN_SEPARATOR, User
 
 MAX_TRIES = 3
 
@@ -30,7 +30,9 @@ class Command(changepassword.Command):
         try:
             user = User.objects.db_manager(options["database"]).get_by_natural_key(login)
         except User.DoesNotExist:
-            hint = "" if "/" in login else " (a tenant's user logs in as <tenant-slug>/<username>)"
+            hint = ""
+            if LOGIN_SEPARATOR not in login:
+                hint = " (a tenant's user logs in as <tenant-slug>/<username>)"
             raise CommandError(f"user '{login}' does not exist{hint}") from None
 
         self.stdout.write(f"Changing password for user '{login}'")
