@@ -2,7 +2,8 @@
 and opens a book, saving a PNG of each step.
 
     .venv/bin/python scripts/admin_screenshot.py http://127.0.0.1:8011 [reports/admin/]
-        [--username atlas-distribution-operator] [--password shelfwise-demo] [--search moon]
+        [--username atlas-distribution/atlas-distribution-operator]
+        [--password shelfwise-demo] [--search moon]
 
 Uses Debian's /usr/bin/chromium and /usr/bin/chromedriver (packages chromium and
 chromium-driver); Selenium never downloads a browser or driver (SE_OFFLINE). Exits 1 with
@@ -84,7 +85,7 @@ def run(
     base_url: str,
     out_dir: Path = DEFAULT_OUT,
     *,
-    username: str = "atlas-distribution-operator",
+    username: str = "atlas-distribution/atlas-distribution-operator",
     password: str = "shelfwise-demo",  # noqa: S107 - the seeded demo operator's password
     search: str = "moon",
 ) -> Outcome:
@@ -161,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("base_url", help="the running server, e.g. http://127.0.0.1:8011")
     parser.add_argument("out_dir", nargs="?", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--username", default="atlas-distribution-operator")
+    parser.add_argument(
+        "--username",
+        default="atlas-distribution/atlas-distribution-operator",
+        help="the admin login: <tenant-slug>/<username>",
+    )
     parser.add_argument("--password", default="shelfwise-demo")
     parser.add_argument("--search", default="moon")
     args = parser.parse_args(argv)

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 
@@ -25,13 +23,12 @@ from perf.bench import gate
 from perf.bench import race as engine
 from shelfwise.db.urls import current_database_url
 from shelfwise.pagination import _encode_cursor
+from shelfwise.serving import HEALTH_PATH, GunicornCommand, gunicorn_command
 from tenants.models import Role, Tenant
 from tenants.services import api_token_issue, api_token_revoke, user_get_or_create
 
-GUNICORN_CONFIG = Path(settings.BASE_DIR) / "shelfwise" / "gunicorn.conf.py"
 TWIN_APP = "shelfwise.twin:application"
 BENCH_USER = "bench-race"
-HEALTH_PATH = "/api/v2/health"  # both answer it (the twin as ShelfWise does)
 HOST = "127.0.0.1"  # the Host header of every request: the same links in both bodies
 PAGE_SIZE = 50
 DEEP_PAGE = 900
@@ -190,25 +187,31 @@ def _postmaster() -> int | None:
 def _contenders(workers: int) -> tuple[engine.Contender, engine.Contender]:
     """Both under gunicorn with the same config file (gthread, GUNICORN_THREADS threads),
     the same worker count and environment; only the WSGI app differs."""
-    env = dict(os.environ) | {
-        "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
-        "SHELFWISE_ENV": "prod",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DATABASE_URL": current_database_url(),
-        "ALLOWED_HOSTS": HOST,
-        # ShelfWise's per-user rate (6000/min per worker) would answer 429s mid-race;
-        # its check still runs on every request.
-        "API_THROTTLE_RATE": "100000000/min",
-        "GUNICORN_LOG_LEVEL": "warning",
-        # No access log on either side: the race measures the apps, not log writing.
-        "GUNICORN_ACCESS_LOG": "",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each master makes its own
-    argv = (
-        sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG),
-        "--bind", "{bind}", "--workers", str(workers),
-    )  # fmt: skip
+    secret_key = secrets.token_urlsafe(50)
+
+    def server(app: str | None) -> GunicornCommand:
+        return gunicorn_command(
+            bind="{bind}",  # the engine's template: it picks the ports
+            workers=workers,
+            app=app,
+            profile="prod",
+            database_url=current_database_url(),
+            log_level="warning",
+            # No access log on either side: the race measures the apps, not log writing.
+            access_log="",
+            env={
+                "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
+                "SECRET_KEY": secret_key,
+                "ALLOWED_HOSTS": HOST,
+                # ShelfWise's per-user rate (6000/min per worker) would answer 429s
+                # mid-race; its check still runs on every request.
+                "API_THROTTLE_RATE": "100000000/min",
+            },
+            env_unset=("PROMETHEUS_MULTIPROC_DIR",),  # each master makes its own
+        )
+
+    shelfwise, twin = server(None), server(TWIN_APP)
     return (
-        engine.Contender("shelfwise", argv, env, HEALTH_PATH),
-        engine.Contender("twin", (*argv, TWIN_APP), env, HEALTH_PATH),
+        engine.Contender("shelfwise", tuple(shelfwise.argv), shelfwise.env, HEALTH_PATH),
+        engine.Contender("twin", tuple(twin.argv), twin.env, HEALTH_PATH),
     )

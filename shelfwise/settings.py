@@ -172,6 +172,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Applications ----------------------------------------------------------------------
 
 INSTALLED_APPS = [
+    # First: its changepassword and createsuperuser replace django.contrib.auth's (the
+    # first app with a command name wins), so that both understand tenant logins.
+    "tenants",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -185,7 +188,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "shelfwise",
-    "tenants",
     "catalog",
     "orders",
     "perf",
@@ -248,6 +250,10 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "tenants.backends.TenantModelBackend",
 ]
+# Usernames are unique per tenant, not globally (auth.W004 says so): logins name the
+# tenant, "<tenant-slug>/<username>", and the user model's natural key resolves them
+# (tenants/backends.py).
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
 TEMPLATES = [
     {

@@ -1,4 +1,5 @@
-"""API tokens in the admin: tenant-scoped, read-only, revocable.
+"""The tenants app in the admin: the login form (tenant logins) and API tokens
+(tenant-scoped, read-only, revocable).
 
 Tokens are issued by ``manage.py issue_token`` (the raw key is shown once, only its hash
 is stored), so the admin adds none and never shows the hash; operators revoke them.
@@ -9,12 +10,34 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from tenants.admin_scoping import TenantScopedAdminMixin, is_superuser, operator_tenant_id
-from tenants.models import ApiToken
+from tenants.models import LOGIN_SEPARATOR, ApiToken, Tenant, User
 from tenants.services import api_token_revoke
+
+
+class TenantLoginForm(AdminAuthenticationForm):
+    """The admin login, in tenant logins (tenants/backends.py): ``<tenant-slug>/<username>``,
+    or a bare username for a superuser. Longer than a username, so the browser's maxlength
+    grows to fit."""
+
+    def __init__(self, request: HttpRequest | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(request, *args, **kwargs)
+        field = self.fields["username"]
+        field.label = "Login"
+        field.max_length = (
+            Tenant._meta.get_field("slug").max_length  # type: ignore[operator]
+            + len(LOGIN_SEPARATOR)
+            + User._meta.get_field("username").max_length
+        )
+        field.widget.attrs["maxlength"] = field.max_length
+        field.widget.attrs["placeholder"] = f"tenant{LOGIN_SEPARATOR}username"
+
+
+admin.site.login_form = TenantLoginForm
 
 TOKEN_FIELDS = ("key_prefix", "name", "user", "created_at", "last_used_at", "revoked_at")
 

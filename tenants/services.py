@@ -15,22 +15,20 @@ from tenants.models import ApiToken, Role, Tenant, User, hash_token
 LAST_USED_INTERVAL = dt.timedelta(minutes=5)
 
 
-class TenantMismatchError(ValueError):
-    """The username exists but belongs to another tenant."""
-
-
 @transaction.atomic
 def user_get_or_create(*, tenant: Tenant, username: str, role: Role | None = None) -> User:
-    """The tenant's user with this username, created (without a password) if missing.
+    """The tenant's user with this username, created (without a password) if missing;
+    ValidationError for a username that the model refuses.
 
-    A given role is applied to an existing user too; operators are staff (admin access).
+    Usernames are unique per tenant: another tenant's user of the same name is another
+    user. A given role is applied to an existing user too; operators are staff (admin access).
     """
-    user = User.objects.select_for_update().filter(username=username).first()
+    user = User.objects.select_for_update().filter(tenant=tenant, username=username).first()
     if user is None:
         user = User(username=username, tenant=tenant, role=role or Role.MEMBER)
+        # The username's own rules (length, characters: no "/", which logins split on).
+        User._meta.get_field("username").clean(username, user)
         user.set_unusable_password()
-    elif user.tenant_id != tenant.id:
-        raise TenantMismatchError(f"user {username!r} belongs to another tenant")
     elif role is not None:
         user.role = role
     user.is_staff = user.role == Role.OPERATOR

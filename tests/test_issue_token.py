@@ -4,9 +4,10 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from tenants.models import ApiToken, Role, User, hash_token
-from tests.factories import UserFactory
+from tests.factories import BookFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -30,10 +31,11 @@ def test_prints_only_the_token_and_stores_its_hash(tenant):
     assert not user.has_usable_password()
 
 
-def test_an_operator_without_a_password_is_told_how_to_set_one(tenant):
+def test_an_operator_is_told_their_login_and_how_to_set_a_password(tenant):
     err = io.StringIO()
     _issue(tenant.slug, "ops", "--role", "operator", stderr=err)
-    assert "manage.py changepassword ops" in err.getvalue()
+    assert f"logs in to the admin (/admin/) as {tenant.slug}/ops" in err.getvalue()
+    assert f"manage.py changepassword {tenant.slug}/ops" in err.getvalue()
     member_err = io.StringIO()
     _issue(tenant.slug, "reader", stderr=member_err)
     assert member_err.getvalue() == ""
@@ -52,8 +54,24 @@ def test_unknown_tenant_is_a_clear_error(db):
         _issue("nope", "someone")
 
 
-def test_a_user_of_another_tenant_is_refused(tenant, other_tenant):
-    UserFactory(tenant=other_tenant, username="taken")
-    with pytest.raises(CommandError, match=rf"another tenant: .* e\.g\. {tenant.slug}-taken"):
-        _issue(tenant.slug, "taken")
-    assert not ApiToken.objects.exists()
+def test_the_same_username_in_two_tenants_is_two_users_with_their_own_tokens(tenant, other_tenant):
+    BookFactory(tenant=tenant, title="Only in the first")
+    BookFactory(tenant=other_tenant, title="Only in the second")
+    raw_first = _issue(tenant.slug, "integration").strip()
+    raw_second = _issue(other_tenant.slug, "integration").strip()
+
+    users = User.objects.filter(username="integration")
+    assert sorted(u.tenant_id for u in users) == sorted([tenant.id, other_tenant.id])
+    for raw, own in ((raw_first, tenant), (raw_second, other_tenant)):
+        token = ApiToken.objects.select_related("user").get(key_hash=hash_token(raw))
+        assert (token.tenant_id, token.user.tenant_id) == (own.id, own.id)
+        response = Client().get("/api/v2/books", headers={"Authorization": f"Bearer {raw}"})
+        assert response.status_code == 200
+        titles = [book["title"] for book in response.json()["results"]]
+        assert titles == ["Only in the first" if own == tenant else "Only in the second"]
+
+
+def test_a_username_the_model_refuses_is_a_command_error(tenant):
+    with pytest.raises(CommandError, match=r"username 'a/b': Enter a valid username"):
+        _issue(tenant.slug, "a/b")
+    assert not User.objects.exists()

@@ -44,7 +44,7 @@ def test_operator_browses_searches_and_opens_a_book(live_server, transactional_d
             live_server.url,
             str(tmp_path),
             "--username",
-            "browser-operator",
+            operator.login,
             "--password",
             "browser-check-pw",
             "--search",

@@ -21,12 +21,12 @@ def _login(client: Client, username: str, password: str):
 def test_wrong_passwords_lock_the_admin_login(operator_user):
     client = Client()
     for _ in range(LIMIT - 1):
-        response = _login(client, operator_user.username, "wrong")
+        response = _login(client, operator_user.login, "wrong")
         assert response.status_code == 200  # the form again, with its error
         assert response.context["form"].errors
-    assert _login(client, operator_user.username, "wrong").status_code == 429
+    assert _login(client, operator_user.login, "wrong").status_code == 429
     # Locked out: the right password does not get in either.
-    response = _login(client, operator_user.username, "pw")
+    response = _login(client, operator_user.login, "pw")
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
     assert client.get(url("index")).status_code == 302  # still to the login page
@@ -35,8 +35,8 @@ def test_wrong_passwords_lock_the_admin_login(operator_user):
 @override_settings(AXES_FAILURE_LIMIT=LIMIT)
 def test_an_operator_logs_in_through_the_form_and_sees_only_their_admin(operator_user):
     client = Client()
-    _login(client, operator_user.username, "wrong")
-    response = _login(client, operator_user.username, "pw")
+    _login(client, operator_user.login, "wrong")
+    response = _login(client, operator_user.login, "pw")
     assert response.status_code == 302 and response["Location"] == "/admin/"
     app_list = client.get(url("index")).context["app_list"]
     models = {m["object_name"] for app in app_list for m in app["models"]}

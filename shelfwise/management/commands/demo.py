@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -18,10 +15,10 @@ from catalog.selectors import tenants_by_size
 from perf.loadtest.runner import ServerProcess
 from shelfwise.embedded_db import server_at
 from shelfwise.seeding import OPERATOR_PASSWORD
+from shelfwise.serving import gunicorn_command, health_url
 from tenants.models import Role, Tenant
 from tenants.services import api_token_issue, user_get_or_create
 
-GUNICORN_CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 # How often the demo checks that its embedded PostgreSQL is still running.
 WATCH_INTERVAL_S = 1.0
 
@@ -100,29 +97,15 @@ class Command(BaseCommand):
 
     def _gunicorn(self, port: int, workers: int | None, embedded: bool) -> ServerProcess:
         """gunicorn on 127.0.0.1:port, its logs on this terminal; stopped on leaving."""
-        env = dict(os.environ)
+        database_url = None
         if embedded:
             # Workers connect to the server this process started and holds; they are not
             # its owners, so they never stop it.
-            info = server_at(settings.EMBEDDED_POSTGRES_ROOT).acquire()
-            env["DATABASE_URL"] = info.url()
-        cmd = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            str(GUNICORN_CONFIG),
-            "--bind",
-            f"127.0.0.1:{port}",
-        ]
-        if workers:
-            cmd += ["--workers", str(workers)]
-        return ServerProcess(
-            cmd,
-            env=env,
-            health_url=f"http://127.0.0.1:{port}/api/v2/health",
-            inherit_output=True,
+            database_url = server_at(settings.EMBEDDED_POSTGRES_ROOT).acquire().url()
+        argv, env = gunicorn_command(
+            bind=f"127.0.0.1:{port}", workers=workers, database_url=database_url
         )
+        return ServerProcess(argv, env=env, health_url=health_url(port), inherit_output=True)
 
     def _print_welcome(self, port: int) -> None:
         base = f"http://127.0.0.1:{port}"
@@ -138,7 +121,7 @@ class Command(BaseCommand):
         out(f"ShelfWise is running at {base}/")
         out(f"  API      {base}/api/v2/books   (Authorization: Bearer <token>)")
         out(f"  Docs     {base}/api/docs/")
-        out(f"  Admin    {base}/admin/         (<tenant>-operator / {OPERATOR_PASSWORD})")
+        out(f"  Admin    {base}/admin/         (<tenant>/<tenant>-operator / {OPERATOR_PASSWORD})")
         out(f"  Health   {base}/api/v2/health  and  {base}/api/v2/ready")
         out("")
         out(f"  {'tenant':<22} {'books':>7}  member token")

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
-import sys
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -18,11 +16,11 @@ from perf.loadtest.runner import LocustRun, Scenario, ServerProcess, free_port
 from perf.loadtest.stats import RunStats, load_samples, summarize
 from shelfwise import loadtest_data
 from shelfwise.db.urls import current_database_url
+from shelfwise.serving import gunicorn_command, health_url
 
 ROOT = Path(settings.BASE_DIR)
 LOCUSTFILE = ROOT / "locust" / "locustfile.py"
 BULK_IMPORT = ROOT / "locust" / "bulk_import.py"
-GUNICORN_CONFIG = ROOT / "shelfwise" / "gunicorn.conf.py"
 
 SCENARIOS = {
     s.name: s
@@ -230,23 +228,16 @@ class Command(BaseCommand):
             return LocustRun(host=host, **run_args).run()
 
     def _server(self, port: int, workers: int | None, out: Path) -> ServerProcess:
-        env = dict(os.environ)
-        env["DATABASE_URL"] = current_database_url()
-        # Measure the app, not the debug machinery (DEBUG keeps every query in memory);
-        # the profile (and so X-Query-Count and N+1 detection) stays as configured.
-        env.setdefault("DJANGO_DEBUG", "0")
-        env.setdefault("GUNICORN_LOG_LEVEL", "warning")
-        argv = [
-            sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG),
-            "--bind", f"127.0.0.1:{port}",
-        ]  # fmt: skip
-        if workers:
-            argv += ["--workers", str(workers)]
+        argv, env = gunicorn_command(
+            bind=f"127.0.0.1:{port}",
+            workers=workers,
+            database_url=current_database_url(),
+            # Measure the app, not the debug machinery (DEBUG keeps every query in memory);
+            # the profile (and so X-Query-Count and N+1 detection) stays as configured.
+            env_defaults={"DJANGO_DEBUG": "0", "GUNICORN_LOG_LEVEL": "warning"},
+        )
         return ServerProcess(
-            argv,
-            env=env,
-            health_url=f"http://127.0.0.1:{port}/api/v2/health",
-            log_path=out / "server.log",
+            argv, env=env, health_url=health_url(port), log_path=out / "server.log"
         )
 
     def _check(

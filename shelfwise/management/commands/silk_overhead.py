@@ -1,19 +1,16 @@
 from __future__ import annotations
 
-import os
 import statistics
-import sys
 import time
 import urllib.error
 import urllib.request
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from perf.loadtest.runner import ServerProcess, free_port
+from shelfwise.serving import gunicorn_command, health_url
 
 
 class Command(BaseCommand):
@@ -51,26 +48,16 @@ class Command(BaseCommand):
             ports: dict[str, int] = {}
             for name, silk in (("without silk", "0"), ("with silk", "1")):
                 port = free_port()
-                env = dict(os.environ)
-                env |= {
-                    "SHELFWISE_ENV": "staging",
-                    "SILK_ENABLED": silk,
-                    "SILKY_INTERCEPT_PERCENT": str(options["intercept_percent"]),
-                }
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--config",
-                    str(Path(settings.BASE_DIR) / "shelfwise" / "gunicorn.conf.py"),
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "--workers",
-                    "1",
-                ]
-                stack.enter_context(
-                    ServerProcess(cmd, env=env, health_url=f"http://127.0.0.1:{port}/api/v2/health")
+                argv, env = gunicorn_command(
+                    bind=f"127.0.0.1:{port}",
+                    workers=1,
+                    profile="staging",
+                    env={
+                        "SILK_ENABLED": silk,
+                        "SILKY_INTERCEPT_PERCENT": str(options["intercept_percent"]),
+                    },
                 )
+                stack.enter_context(ServerProcess(argv, env=env, health_url=health_url(port)))
                 ports[name] = port
             samples: dict[str, list[float]] = {name: [] for name in ports}
             deadline = time.monotonic() + options["timeout"]

@@ -2,16 +2,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import IntegrityError
 
 from tenants.models import Role, Tenant
-from tenants.services import TenantMismatchError, api_token_issue, user_get_or_create
+from tenants.services import api_token_issue, user_get_or_create
 
 
 class Command(BaseCommand):
     help = (
-        "Create an API token for a tenant's user (created if missing). "
-        "Prints only the token on stdout, so scripts can capture it."
+        "Create an API token for a tenant's user (created if missing; usernames are unique "
+        "per tenant). Prints only the token on stdout, so scripts can capture it; an "
+        "operator's admin login goes to stderr."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -33,15 +36,19 @@ class Command(BaseCommand):
         username = options["username"]
         try:
             user = user_get_or_create(tenant=tenant, username=username, role=role)
-        except TenantMismatchError as exc:
+        except ValidationError as exc:
+            raise CommandError(f"username {username!r}: {' '.join(exc.messages)}") from None
+        except IntegrityError:
+            # Unique per tenant: another run created this user between our read and write.
             raise CommandError(
-                f"{exc}: usernames are global (they are admin logins too); choose another, "
-                f"e.g. {tenant.slug}-{username}"
+                f"user {username!r} was just created by another run; run again"
             ) from None
         _, raw = api_token_issue(user=user, name=options["name"])
         self.stdout.write(raw)  # stdout holds the token alone, for scripts
-        if user.is_operator and not user.has_usable_password():
-            self.stderr.write(
-                f"{username} is an operator without a password: the token works now; for "
-                f"the admin (/admin/), set one with `manage.py changepassword {username}`."
-            )
+        if user.is_operator:
+            self.stderr.write(f"{username} logs in to the admin (/admin/) as {user.login}.")
+            if not user.has_usable_password():
+                self.stderr.write(
+                    "They have no password yet: the token works now; for the admin, set one "
+                    f"with `manage.py changepassword {user.login}`."
+                )
