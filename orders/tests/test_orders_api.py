@@ -18,17 +18,16 @@ pytestmark = [
     pytest.mark.django_db,
 ]
 
-# Authentication; the savepoint pair (BEGIN/COMMIT in production); books locked in id
-# order; the stock UPDATE; the order INSERT; the items INSERT; then the order and its
-# items for the response.
-PLACE_BUDGET = 1 + 2 + 1 + 1 + 1 + 1 + 2
+# Authentication; books locked in id order; the stock UPDATE; the order INSERT; the
+# items INSERT; then the order and its items for the response.
+PLACE_BUDGET = 1 + 1 + 1 + 1 + 1 + 2
 # The idempotency key adds its advisory lock and the look-up of an earlier order.
 PLACE_WITH_KEY_BUDGET = PLACE_BUDGET + 2
 LIST_BUDGET = 4  # authentication, COUNT, the page, the page's items (books joined)
 DETAIL_BUDGET = 3  # authentication, the order, its items (books joined)
-# Authentication; savepoints; lock the order; lock its books; restore stock; set the
-# status; the order and its items for the response.
-CANCEL_BUDGET = 1 + 2 + 1 + 1 + 1 + 1 + 2
+# Authentication; lock the order; lock its books; restore stock; set the status; the
+# order and its items for the response.
+CANCEL_BUDGET = 1 + 1 + 1 + 1 + 1 + 2
 
 
 def items_body(*pairs):
