@@ -66,9 +66,11 @@ def test_in_a_test_transaction_only_the_harness_pair_is_left_out(block):
 
 @pytest.mark.django_db
 def test_nested_recordings_each_count_in_their_own_mode():
-    with record_queries(include_savepoints=True) as outer:
-        with record_queries(include_savepoints=False) as inner:
-            two_selects_one_nested()
+    with (
+        record_queries(include_savepoints=True) as outer,
+        record_queries(include_savepoints=False) as inner,
+    ):
+        two_selects_one_nested()
     assert (outer.count, inner.count) == (6, 4)
 
 
