@@ -35,6 +35,7 @@ from catalog.serializers import (
     book_list_row,
     book_search_row,
 )
+from perf.budgets import query_budgets
 from tenants.authentication import request_tenant
 from tenants.permissions import IsOperator, IsOperatorOrReadOnly
 
@@ -51,6 +52,20 @@ BOOK_EXAMPLE = {
 }
 
 
+# Query budgets, exact and as production counts them (BEGIN/COMMIT never count; see
+# perf.budgets). "Authentication" is the token look-up; its occasional last-used stamp
+# is not part of the steady state a budget describes.
+
+
+@query_budgets(
+    # Authentication, COUNT, the page (genres folded into its rows). A cursor page has no
+    # COUNT.
+    GET=1 + 1 + 1,
+    # Authentication; author, publisher and genre checks; the INSERT in its own savepoint
+    # pair (an ISBN clash becomes a 409); genre links: delete and insert; the search
+    # document; then the book and its genres for the response.
+    POST=1 + 3 + 3 + 2 + 1 + 2,
+)
 class BookListCreateApi(GenericAPIView):
     permission_classes = [IsOperatorOrReadOnly]
     filterset_class = BookFilterSet
@@ -93,6 +108,15 @@ class BookListCreateApi(GenericAPIView):
         return Response(book_detail_row(book), status=status.HTTP_201_CREATED)
 
 
+@query_budgets(
+    # Authentication, the book (author and publisher joined), its genres.
+    GET=1 + 1 + 1,
+    # As the create, with the UPDATE in the savepoint pair instead of the INSERT.
+    PATCH=1 + 3 + 3 + 2 + 1 + 2,
+    # Authentication; the row lock; Django's delete: collect the book, the PROTECT check
+    # on order items, the cascade to genre links, the book itself.
+    DELETE=1 + 1 + 4,
+)
 class BookDetailApi(GenericAPIView):
     permission_classes = [IsOperatorOrReadOnly]
     pagination_class = None
@@ -140,6 +164,9 @@ class SearchParamsSerializer(serializers.Serializer):
     )
 
 
+@query_budgets(
+    GET=1 + 1 + 1,  # authentication, COUNT, the ranked page
+)
 class BookSearchApi(GenericAPIView):
     filter_backends = ()
 
@@ -174,6 +201,12 @@ def _import_errors(errors: Any) -> Any:
     return errors
 
 
+@query_budgets(
+    # Authentication; the tenant's import lock; authors, publishers, genres looked up by
+    # name (each kind missing a name adds its INSERT); existing books locked in id order,
+    # updated, the new ones inserted; genre links: delete and insert; search documents.
+    POST=1 + 1 + 3 + 3 + 2 + 1,
+)
 class BookBulkImportApi(GenericAPIView):
     permission_classes = [IsOperator]
     pagination_class = None
@@ -281,6 +314,11 @@ def _bound_body_writes(request: Request, seconds: int) -> None:
         sock.settimeout(seconds)
 
 
+@query_budgets(
+    # Authentication, then one server-side cursor inside a transaction and its SET LOCAL
+    # timeouts. The cursor runs while the body streams, after X-Query-Count (1) is sent.
+    GET=1 + 1 + 1,
+)
 class BookExportApi(GenericAPIView):
     pagination_class = None
     filter_backends = ()
@@ -308,6 +346,9 @@ class BookExportApi(GenericAPIView):
         return response
 
 
+@query_budgets(
+    GET=1 + 1 + 1,  # authentication, COUNT, the page
+)
 class AuthorListApi(GenericAPIView):
     cursor_pagination = True
     filter_backends = ()
@@ -319,6 +360,9 @@ class AuthorListApi(GenericAPIView):
         return self.get_paginated_response(AuthorSerializer(page, many=True).data)
 
 
+@query_budgets(
+    GET=1 + 1,  # authentication, the row
+)
 class AuthorDetailApi(GenericAPIView):
     pagination_class = None
     filter_backends = ()
@@ -329,6 +373,9 @@ class AuthorDetailApi(GenericAPIView):
         return Response(AuthorSerializer(author).data)
 
 
+@query_budgets(
+    GET=1 + 1 + 1,  # authentication, COUNT, the page
+)
 class PublisherListApi(GenericAPIView):
     cursor_pagination = True
     filter_backends = ()
@@ -340,6 +387,9 @@ class PublisherListApi(GenericAPIView):
         return self.get_paginated_response(PublisherSerializer(page, many=True).data)
 
 
+@query_budgets(
+    GET=1 + 1,  # authentication, the row
+)
 class PublisherDetailApi(GenericAPIView):
     pagination_class = None
     filter_backends = ()

@@ -20,6 +20,7 @@ from orders import selectors, services
 from orders.filters import OrderFilterSet
 from orders.models import Order
 from orders.serializers import IdempotencyKeySerializer, OrderCreateSerializer, OrderSerializer
+from perf.budgets import query_budgets
 from tenants.authentication import request_tenant
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -42,6 +43,18 @@ ORDER_EXAMPLE = {
 }
 
 
+# Query budgets, exact and as production counts them (BEGIN/COMMIT never count; see
+# perf.budgets).
+
+
+@query_budgets(
+    # Authentication, COUNT, the page, the page's items (books joined).
+    GET=1 + 1 + 1 + 1,
+    # Authentication; books locked in id order; the stock UPDATE; the order INSERT; the
+    # items INSERT; then the order and its items for the response. An Idempotency-Key
+    # adds its advisory lock and the look-up of an earlier order.
+    POST=1 + 1 + 1 + 1 + 1 + 2,
+)
 class OrderListCreateApi(GenericAPIView):
     filterset_class = OrderFilterSet
     queryset = Order.objects.none()  # model for schema introspection only; never evaluated
@@ -147,6 +160,9 @@ class OrderListCreateApi(GenericAPIView):
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
 
+@query_budgets(
+    GET=1 + 1 + 1,  # authentication, the order, its items (books joined)
+)
 class OrderDetailApi(GenericAPIView):
     pagination_class = None
     filter_backends = ()
@@ -159,6 +175,11 @@ class OrderDetailApi(GenericAPIView):
         return Response(OrderSerializer(order).data)
 
 
+@query_budgets(
+    # Authentication; lock the order; lock its books; restore stock; set the status; the
+    # order and its items for the response.
+    POST=1 + 1 + 1 + 1 + 1 + 2,
+)
 class OrderCancelApi(GenericAPIView):
     pagination_class = None
     filter_backends = ()

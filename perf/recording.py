@@ -4,6 +4,19 @@
 connection (Django's hook that runs around each cursor execute, the counterpart of
 SQLAlchemy's ``before_cursor_execute``) and collects into the innermost active recordings.
 Recordings nest: an outer one (a test) also sees an inner one's queries (a request).
+
+What counts (``include_savepoints=False``, the mode of the request header and of every
+query budget): the statements the code sends, as it sends them in production. BEGIN and
+COMMIT never count: psycopg opens a transaction implicitly and Django commits through
+``connection.commit()``, so neither passes through ``execute_wrapper``. A test runs inside
+its own transaction, though, and there the outermost ``atomic()`` of the code under test
+becomes a ``SAVEPOINT`` / ``RELEASE SAVEPOINT`` pair (or ``ROLLBACK TO SAVEPOINT``) in
+place of that uncounted BEGIN/COMMIT. This mode leaves out the savepoint statements run
+at the transaction depth the recording started at: none in production (a request starts
+outside any transaction), exactly the harness's pair in a test. A savepoint nested in the
+code's own transaction runs in production too, and counts in both. (zulip's
+``include_savepoints=False`` drops every savepoint; dropping only the harness's keeps a
+test's count equal to the production ``X-Query-Count``.)
 """
 
 from __future__ import annotations
@@ -51,6 +64,11 @@ class Recording:
     # but left to that request's own N+1 check (five requests that each authenticate once
     # are not an N+1).
     delegated_counts: dict[str, int] = field(default_factory=dict)
+    # False: leave out the savepoint statements that stand for an uncounted BEGIN/COMMIT
+    # (see the module docstring).
+    include_savepoints: bool = True
+    # Per database alias: the atomic-block depth when the recording started.
+    _base_depth: dict[str, int] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -67,6 +85,12 @@ class Recording:
 
     def shape_counts(self) -> dict[str, int]:
         return dict(self._shape_counts)
+
+    def _counts(self, alias: str, sql: str, connection: Any) -> bool:
+        if self.include_savepoints or not is_savepoint(sql):
+            return True
+        base = self._base_depth.get(alias, 0)
+        return len(getattr(connection, "atomic_blocks", ())) > base
 
     def _add(self, query: Query, frame: FrameType, allowed: bool, delegated: bool) -> None:
         if allowed:
@@ -116,6 +140,14 @@ def _is_allowed(sql: str) -> bool:
     return False
 
 
+_SAVEPOINT = re.compile(r"\s*(?:SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO\s+SAVEPOINT)\b", re.I)
+
+
+def is_savepoint(sql: str) -> bool:
+    """``SAVEPOINT``, ``RELEASE SAVEPOINT`` or ``ROLLBACK TO SAVEPOINT``."""
+    return _SAVEPOINT.match(sql) is not None
+
+
 _SILK_SQL = os.path.join("silk", "sql.py")
 
 
@@ -152,10 +184,10 @@ def _wrapper(alias: str) -> Callable[..., Any]:
                 # Recordings are outermost first; a request recording delegates for every
                 # recording outside it.
                 inner_request = False
+                query = Query(alias, sql, shape, duration)
                 for recording in reversed(recordings):
-                    recording._add(
-                        Query(alias, sql, shape, duration), frame, allowed, inner_request
-                    )
+                    if recording._counts(alias, sql, context.get("connection")):
+                        recording._add(query, frame, allowed, inner_request)
                     inner_request = inner_request or recording.is_request
 
     return wrapper
@@ -176,15 +208,26 @@ def install(connection: Any, **_: Any) -> None:
 
 @contextmanager
 def record_queries(
-    *, capture_origins: bool = True, is_request: bool = False, into: Recording | None = None
+    *,
+    capture_origins: bool = True,
+    is_request: bool = False,
+    include_savepoints: bool = True,
+    into: Recording | None = None,
 ) -> Iterator[Recording]:
     """Record the block's queries on every database alias (``into``: resume a recording,
-    e.g. while a streaming response's body is produced)."""
-    recording = into or Recording(capture_origins=capture_origins, is_request=is_request)
+    e.g. while a streaming response's body is produced). ``include_savepoints=False``
+    counts as production runs the block (see the module docstring)."""
+    recording = into or Recording(
+        capture_origins=capture_origins,
+        is_request=is_request,
+        include_savepoints=include_savepoints,
+    )
     # Connections opened from now on get the wrapper from connection_created (perf's
     # AppConfig); this covers one already open, or perf used outside INSTALLED_APPS.
     for alias in connections:
         install(connections[alias])
+        if into is None:
+            recording._base_depth[alias] = len(connections[alias].atomic_blocks)
     token = _active.set((*_active.get(), recording))
     try:
         yield recording

@@ -13,5 +13,9 @@ def route_label(request: HttpRequest) -> str:
     match = getattr(request, "resolver_match", None)
     if match is None or not match.route:
         return "unmatched"
-    route = _CONVERTER.sub(r"{\1}", match.route)
-    return "/" + route.lstrip("^").rstrip("$")
+    return label_for_route(match.route)
+
+
+def label_for_route(route: str) -> str:
+    """``api/v2/books/<uuid:book_id>`` -> ``/api/v2/books/{book_id}``."""
+    return "/" + _CONVERTER.sub(r"{\1}", route).lstrip("^").rstrip("$")

@@ -9,6 +9,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from perf.budgets import query_budgets
+
 # Link name -> URL name (catalog.urls, orders.urls).
 LINKS = {
     "books": "book-list",
@@ -31,6 +33,9 @@ class ApiRootSerializer(serializers.Serializer):
     orders = serializers.URLField()
 
 
+@query_budgets(
+    GET=1,  # authentication only
+)
 class ApiRootApi(GenericAPIView):
     """Authenticated like every API route: the token decides the tenant, and the links
     lead to that tenant's data."""

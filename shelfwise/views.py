@@ -5,12 +5,16 @@ from __future__ import annotations
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 
+from perf.budgets import query_budgets
 
+
+@query_budgets(GET=0)
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness: the process answers. Touches no database."""
     return JsonResponse({"status": "ok"})
 
 
+@query_budgets(GET=1)  # SELECT 1
 def ready(request: HttpRequest) -> JsonResponse:
     """Readiness: the database answers a query."""
     try:

@@ -3,6 +3,9 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError
 
+from perf.budgets import budget
+from perf.pytest_plugin import query_budget
+
 
 @pytest.mark.django_db
 def test_health_answers_without_touching_the_database(client, django_assert_num_queries):
@@ -14,7 +17,8 @@ def test_health_answers_without_touching_the_database(client, django_assert_num_
 
 @pytest.mark.django_db
 def test_ready_checks_the_database(client):
-    response = client.get("/api/v2/ready")
+    with query_budget(budget("GET /api/v2/ready"), exact=True):
+        response = client.get("/api/v2/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
 

@@ -2,15 +2,13 @@ from __future__ import annotations
 
 import pytest
 
+from perf.budgets import budget
 from perf.pytest_plugin import query_budget
 from tests.factories import AuthorFactory, PublisherFactory
 
 pytestmark = [
     pytest.mark.django_db,
 ]
-
-LIST_BUDGET = 3  # authentication, COUNT, the page
-DETAIL_BUDGET = 2  # authentication, the row
 
 
 @pytest.mark.parametrize(
@@ -21,7 +19,7 @@ DETAIL_BUDGET = 2  # authentication, the row
 def test_list_by_name_with_constant_queries(member, tenant, other_tenant, path, factory, n_rows):
     rows = factory.create_batch(n_rows, tenant=tenant)
     factory.create_batch(2, tenant=other_tenant)
-    with query_budget(LIST_BUDGET, exact=True):
+    with query_budget(budget(f"GET {path}"), exact=True):
         response = member.get(path, {"limit": 100})
     body = response.json()
     assert body["count"] == n_rows
@@ -36,7 +34,7 @@ def test_list_by_name_with_constant_queries(member, tenant, other_tenant, path, 
 )
 def test_detail_and_isolation(member, tenant, other_tenant, path, factory):
     mine, theirs = factory(tenant=tenant), factory(tenant=other_tenant)
-    with query_budget(DETAIL_BUDGET, exact=True):
+    with query_budget(budget(f"GET {path}/{{id}}"), exact=True):
         response = member.get(f"{path}/{mine.id}")
     assert response.json() == {"id": str(mine.id), "name": mine.name}
     assert member.get(f"{path}/{theirs.id}").status_code == 404

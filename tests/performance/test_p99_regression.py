@@ -20,10 +20,12 @@ from perf.loadtest.protocol import response_figures
 from perf.loadtest.report import format_table
 from perf.loadtest.runner import Scenario, parse_duration
 from perf.loadtest.stats import RunStats, percentile, summarize
-from shelfwise.management.commands.loadtest import QUERY_BUDGETS, SCENARIOS
+from shelfwise.management.commands.loadtest import SCENARIOS, query_budgets_for
 
 BOOKS = "GET /api/v2/books"
 DETAIL = "GET /api/v2/books/{id}"
+# The views' declared budgets, under the names the load test gives those endpoints.
+QUERY_BUDGETS = query_budgets_for([BOOKS, DETAIL, "GET /api/v2/books/search"])
 T0 = 1_800_000_000.0
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -300,3 +302,13 @@ def test_revoke_tokens_ends_every_live_load_test_token(tenant):
     assert not ApiToken.objects.filter(name="loadtest", revoked_at__isnull=True).exists()
     kept.refresh_from_db()
     assert kept.revoked_at is None
+
+
+def test_command_gates_query_counts_against_the_views_declared_budgets(tmp_path):
+    budget = QUERY_BUDGETS[BOOKS]
+    run = tmp_path / "run.json"
+    _stats({BOOKS: _steady(40.0, queries=budget + 1)}).save(run)
+    err = _Sink()
+    with pytest.raises(CommandError, match="gate failed: 1 problem"):
+        call_command("loadtest", from_stats=run, stdout=_Sink(), stderr=err)
+    assert f"GET /api/v2/books runs {budget + 1} queries per request, budget {budget}" in err.text
