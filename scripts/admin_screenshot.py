@@ -2,7 +2,7 @@
 and opens a book, saving a PNG of each step.
 
     .venv/bin/python scripts/admin_screenshot.py http://127.0.0.1:8011 [reports/admin/]
-        [--username atlas-distribution/atlas-distribution-operator]
+        [--username atlas-distribution/operator]
         [--password shelfwise-demo] [--search moon]
 
 Uses Debian's /usr/bin/chromium and /usr/bin/chromedriver (packages chromium and
@@ -85,7 +85,7 @@ def run(
     base_url: str,
     out_dir: Path = DEFAULT_OUT,
     *,
-    username: str = "atlas-distribution/atlas-distribution-operator",
+    username: str = "atlas-distribution/operator",
     password: str = "shelfwise-demo",  # noqa: S107 - the seeded demo operator's password
     search: str = "moon",
 ) -> Outcome:
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", nargs="?", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--username",
-        default="atlas-distribution/atlas-distribution-operator",
+        default="atlas-distribution/operator",
         help="the admin login: <tenant-slug>/<username>",
     )
     parser.add_argument("--password", default="shelfwise-demo")

@@ -119,7 +119,7 @@ def _issue_and_sample(
 ) -> PreparedData:
     rows: list[dict[str, Any]] = []
     for tenant in tenants:
-        user = user_get_or_create(tenant=tenant, username=f"{tenant.slug}-member")
+        user = user_get_or_create(tenant=tenant, username="member")
         raw = _issue(user, token_ids)
         sample = list(
             Book.objects.for_tenant(tenant)
@@ -145,7 +145,7 @@ def _issue_and_sample(
         seeding.tenants_delete(slugs=[ONBOARDING_SLUG])
         tenant = Tenant.objects.create(slug=ONBOARDING_SLUG, name="Load Test Onboarding")
         operator = user_get_or_create(
-            tenant=tenant, username=f"{ONBOARDING_SLUG}-operator", role=Role.OPERATOR
+            tenant=tenant, username="operator", role=Role.OPERATOR
         )
         raw = _issue(operator, token_ids)
         data["onboarding"] = {"slug": tenant.slug, "token": raw}

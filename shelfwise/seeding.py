@@ -172,7 +172,7 @@ def seed_tenant(
         User.objects.create(
             id=new_id(),
             tenant=tenant,
-            username=f"{spec.slug}-operator",
+            username="operator",
             role=Role.OPERATOR,
             is_staff=True,
             password=operator_hash,
@@ -180,7 +180,7 @@ def seed_tenant(
         member = User.objects.create(
             id=new_id(),
             tenant=tenant,
-            username=f"{spec.slug}-member",
+            username="member",
             role=Role.MEMBER,
             password=make_password(None),
         )

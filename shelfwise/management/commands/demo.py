@@ -112,7 +112,7 @@ class Command(BaseCommand):
         tenants = tenants_by_size().order_by("n_books", "slug")
         rows = []
         for tenant in tenants:
-            user = user_get_or_create(tenant=tenant, username=f"{tenant.slug}-member")
+            user = user_get_or_create(tenant=tenant, username="member")
             _, raw = api_token_issue(user=user, name="demo")
             rows.append((tenant.slug, tenant.n_books, raw))
 
@@ -121,7 +121,7 @@ class Command(BaseCommand):
         out(f"ShelfWise is running at {base}/")
         out(f"  API      {base}/api/v2/books   (Authorization: Bearer <token>)")
         out(f"  Docs     {base}/api/docs/")
-        out(f"  Admin    {base}/admin/         (<tenant>/<tenant>-operator / {OPERATOR_PASSWORD})")
+        out(f"  Admin    {base}/admin/         (<tenant>/operator / {OPERATOR_PASSWORD})")
         out(f"  Health   {base}/api/v2/health  and  {base}/api/v2/ready")
         out("")
         out(f"  {'tenant':<22} {'books':>7}  member token")
