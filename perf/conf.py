@@ -20,10 +20,14 @@ FetchModeName = Literal["FETCH_ONE", "FETCH_PEERS", "FETCH_RAISE"]
 class PerfSettings:
     # Response headers X-Query-Count / X-Query-Time-Ms.
     QUERY_HEADER: bool = False
-    # A structured warning past this many queries in one request.
+    # Three levels of queries per request (the seed's takeaways: warn at 10, alert at 20,
+    # page at 50). Past WARN_QUERIES a structured warning; past each level the counter
+    # <METRICS_PREFIX>_query_count_level_total{level="warn"|"alert"|"page"} (the highest
+    # level passed); past ALERT_QUERIES also <METRICS_PREFIX>_high_query_count_total.
+    # deploy/prometheus/alerts.yml turns the counter into alerts of matching severity.
     WARN_QUERIES: int = 10
-    # <METRICS_PREFIX>_high_query_count_total past this many.
     ALERT_QUERIES: int = 20
+    PAGE_QUERIES: int = 50
     # N+1: one statement shape run at least this many times in one request or block.
     NPLUSONE_MODE: NPlusOneMode = "raise"
     NPLUSONE_THRESHOLD: int = 5
@@ -48,6 +52,17 @@ _KNOWN = {f.name for f in fields(PerfSettings)}
 _cached: PerfSettings | None = None
 
 
+def query_level(count: int, conf: PerfSettings) -> str | None:
+    """The highest threshold ``count`` queries pass: "page", "alert", "warn" or None."""
+    if count > conf.PAGE_QUERIES:
+        return "page"
+    if count > conf.ALERT_QUERIES:
+        return "alert"
+    if count > conf.WARN_QUERIES:
+        return "warn"
+    return None
+
+
 def perf_settings() -> PerfSettings:
     global _cached
     if _cached is None:
@@ -62,7 +77,13 @@ def perf_settings() -> PerfSettings:
             raise ValueError("PERF['FETCH_MODE'] must be FETCH_ONE, FETCH_PEERS or FETCH_RAISE")
         if raw.get("NPLUSONE_MODE", "raise") not in ("raise", "log", "off"):
             raise ValueError("PERF['NPLUSONE_MODE'] must be 'raise', 'log' or 'off'")
-        _cached = PerfSettings(**raw)
+        levels = PerfSettings(**raw)
+        if not levels.WARN_QUERIES <= levels.ALERT_QUERIES <= levels.PAGE_QUERIES:
+            raise ValueError(
+                "PERF query levels must rise: WARN_QUERIES <= ALERT_QUERIES <= PAGE_QUERIES "
+                f"(got {levels.WARN_QUERIES}, {levels.ALERT_QUERIES}, {levels.PAGE_QUERIES})"
+            )
+        _cached = levels
     return _cached
 
 

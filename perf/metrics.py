@@ -51,6 +51,16 @@ HIGH_QUERY_COUNT = Counter(
     "Requests past the query-count alert threshold.",
     ["route", "method"],
 )
+QUERY_COUNT_LEVEL = Counter(
+    f"{_PREFIX}_query_count_level",
+    "Requests past a query-count threshold, by the highest level passed (warn, alert, page).",
+    ["route", "method", "level"],
+)
+RESPONSES = Counter(
+    f"{_PREFIX}_http_responses",
+    "Responses by route pattern, method and status class (2xx, 3xx, 4xx, 5xx).",
+    ["route", "method", "status"],
+)
 N_PLUS_ONE = Counter(
     f"{_PREFIX}_n_plus_one",
     "N+1 query patterns detected (logged, not raised).",
@@ -66,6 +76,14 @@ def _route_children(route: str, method: str) -> tuple[Histogram, Histogram]:
     return REQUEST_QUERIES.labels(route, method), REQUEST_APP_CPU.labels(route, method)
 
 
+_STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+
+
+@lru_cache(maxsize=4096)
+def _responses_child(route: str, method: str, status: str) -> Counter:
+    return RESPONSES.labels(route, method, status)
+
+
 @lru_cache(maxsize=4096)
 def _latency_child(route: str, method: str, tier: str) -> Histogram:
     return REQUEST_LATENCY.labels(route, method, tier)
@@ -79,14 +97,18 @@ def observe_request(
     seconds: float,
     app_cpu_seconds: float,
     queries: int,
-    alert: bool,
+    level: str | None,
+    status: int,
 ) -> None:
     queries_child, app_cpu_child = _route_children(route, method)
     _latency_child(route, method, tier).observe(seconds)
     queries_child.observe(queries)
     app_cpu_child.observe(app_cpu_seconds)
-    if alert:
-        HIGH_QUERY_COUNT.labels(route, method).inc()
+    _responses_child(route, method, _STATUS_CLASSES.get(status // 100, "other")).inc()
+    if level is not None:
+        QUERY_COUNT_LEVEL.labels(route, method, level).inc()
+        if level != "warn":
+            HIGH_QUERY_COUNT.labels(route, method).inc()
 
 
 def record_n_plus_one(labels: dict[str, str], n: int) -> None:

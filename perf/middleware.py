@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 
 from perf import metrics, nplusone
-from perf.conf import perf_settings
+from perf.conf import perf_settings, query_level
 from perf.nplusone import allow_repeats
 from perf.recording import Recording, record_queries
 from perf.routes import route_label
@@ -108,14 +108,18 @@ class QueryCountMiddleware:
         count = recording.count
         route = route_label(request)
         method = request.method if request.method in _METHODS else "other"
-        if count > conf.WARN_QUERIES:
+        level = query_level(count, conf)
+        if level is not None:
             top = sorted(recording.shape_counts().items(), key=lambda kv: -kv[1])[:3]
-            logger.warning(
+            thresholds = {"warn": conf.WARN_QUERIES, "alert": conf.ALERT_QUERIES}
+            log = logger.warning if level == "warn" else logger.error
+            log(
                 "high_query_count",
                 route=route,
                 method=method,
                 count=count,
-                threshold=conf.WARN_QUERIES,
+                query_level=level,
+                threshold=thresholds.get(level, conf.PAGE_QUERIES),
                 time_ms=round(recording.time_ms(), 2),
                 per_alias={
                     alias: {
@@ -144,7 +148,8 @@ class QueryCountMiddleware:
                 seconds=elapsed,
                 app_cpu_seconds=cpu,
                 queries=count,
-                alert=count > conf.ALERT_QUERIES,
+                level=level,
+                status=status,
             )
         if status >= 500:
             # A failed request (and Django's debug page, which re-runs querysets it shows)

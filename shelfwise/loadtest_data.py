@@ -144,9 +144,7 @@ def _issue_and_sample(
     if onboarding:
         seeding.tenants_delete(slugs=[ONBOARDING_SLUG])
         tenant = Tenant.objects.create(slug=ONBOARDING_SLUG, name="Load Test Onboarding")
-        operator = user_get_or_create(
-            tenant=tenant, username="operator", role=Role.OPERATOR
-        )
+        operator = user_get_or_create(tenant=tenant, username="operator", role=Role.OPERATOR)
         raw = _issue(operator, token_ids)
         data["onboarding"] = {"slug": tenant.slug, "token": raw}
     return PreparedData(data=data, token_ids=token_ids)

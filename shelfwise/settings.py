@@ -204,6 +204,7 @@ PERF = {
     "QUERY_HEADER": _env_bool("PERF_QUERY_HEADER", not IS_PROD),
     "WARN_QUERIES": _env_int("PERF_WARN_QUERIES", 10),
     "ALERT_QUERIES": _env_int("PERF_ALERT_QUERIES", 20),
+    "PAGE_QUERIES": _env_int("PERF_PAGE_QUERIES", 50),
     # dev raises at the request that has an N+1; staging and prod log it and count it.
     "NPLUSONE_MODE": os.environ.get("PERF_NPLUSONE_MODE", "raise" if IS_DEV else "log"),
     "NPLUSONE_THRESHOLD": _env_int("PERF_NPLUSONE_THRESHOLD", 5),

@@ -132,10 +132,48 @@ def test_a_request_past_the_warning_threshold_logs_its_top_statements(client, ca
 def test_past_the_alert_threshold_a_counter_labelled_by_route_pattern_grows(client):
     name = "shelfwise_high_query_count_total"
     before = _sample(name, route="/queries/{n}", method="GET")
-    with _perf(ALERT_QUERIES=2):
+    with _perf(WARN_QUERIES=2, ALERT_QUERIES=2):
         client.get("/queries/3")
         client.get("/queries/1")  # not past the threshold
     assert _sample(name, route="/queries/{n}", method="GET") == before + 1
+
+
+def test_each_query_level_counts_the_highest_level_passed_and_logs_it(client, caplog):
+    name = "shelfwise_query_count_level_total"
+    route = {"route": "/queries/{n}", "method": "GET"}
+    before = {level: _sample(name, **route, level=level) for level in ("warn", "alert", "page")}
+    with _perf(WARN_QUERIES=2, ALERT_QUERIES=4, PAGE_QUERIES=6, NPLUSONE_MODE="off"):
+        for n in (2, 3, 5, 7, 7):  # none, warn, alert, page, page
+            client.get(f"/queries/{n}")
+    after = {level: _sample(name, **route, level=level) for level in before}
+    assert {level: after[level] - before[level] for level in before} == {
+        "warn": 1,
+        "alert": 1,
+        "page": 2,
+    }
+    events = [(r.levelname, r.msg["query_level"], r.msg["count"]) for r in caplog.records
+              if r.name == "perf.queries"]  # fmt: skip
+    assert events == [
+        ("WARNING", "warn", 3),
+        ("ERROR", "alert", 5),
+        ("ERROR", "page", 7),
+        ("ERROR", "page", 7),
+    ]
+
+
+def test_query_levels_must_rise():
+    from perf.conf import perf_settings
+
+    with _perf(WARN_QUERIES=30, ALERT_QUERIES=20), pytest.raises(ValueError, match="must rise"):
+        perf_settings()
+
+
+def test_responses_are_counted_by_status_class(client):
+    name = "shelfwise_http_responses_total"
+    route = {"route": "/queries/{n}", "method": "GET"}
+    before = _sample(name, **route, status="2xx")
+    client.get("/queries/1")
+    assert _sample(name, **route, status="2xx") == before + 1
 
 
 def test_latency_and_query_histograms_are_per_route_and_tier(client):
