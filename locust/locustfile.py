@@ -2,11 +2,12 @@
 
 Each simulated user belongs to one tenant for its whole life, drawn with the tenant's
 ``weight`` from the load data (sqrt of the catalog size: big shops busier, not
-proportionally). Tasks: browse 10 (pages 1..10 of 50, never past the tenant's last page),
-view 5, search 2 (terms from real titles), order 1 (one copy of a book that had plenty of
-stock). A long run sells books out: a 409 ``out_of_stock`` is then the right answer, not a
-failure, and the book leaves this process's pool; any other status is a failure. Requests
-are named by route so that stats group by endpoint.
+proportionally). Tasks: browse 10 (pages 1..10 of 50, never past the tenant's last
+page), view 5, search 2 (terms from real titles), order 1 (1-5 books of 1-3 copies each,
+from books that had plenty of stock); waits of 0.5-2.0 s between tasks. A long run sells
+books out: a 409 ``out_of_stock`` is then the right answer, not a failure, and the books
+it names as short leave this process's pool; any other status is a failure. Requests are
+named by route so that stats group by endpoint.
 
     .venv/bin/python manage.py loadtest --scenario smoke          # prepares data and server
     # or by hand, against a running server:
@@ -24,8 +25,17 @@ from locust import FastHttpUser, between, task
 from shelfwise_load import bearer, check, error_code, load_data
 
 
+def _short_items(response: Any) -> list[str]:
+    """The books a 409 out_of_stock names as short (they leave this process's pool)."""
+    try:
+        items = response.json()["error"]["details"]["items"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    return [item["book_id"] for item in items if isinstance(item, dict) and "book_id" in item]
+
+
 class ShopperUser(FastHttpUser):
-    wait_time = between(0.5, 1.5)
+    wait_time = between(0.5, 2.0)
 
     tenant: dict[str, Any]
 
@@ -61,8 +71,13 @@ class ShopperUser(FastHttpUser):
         books = self.tenant["order_book_ids"]
         if not books:
             return
-        book_id = random.choice(books)  # noqa: S311
-        payload = {"items": [{"book_id": book_id, "quantity": 1}]}
+        picked = random.sample(books, min(len(books), random.randint(1, 5)))  # noqa: S311
+        payload = {
+            "items": [
+                {"book_id": book_id, "quantity": random.randint(1, 3)}  # noqa: S311
+                for book_id in picked
+            ]
+        }
         with self.client.post(
             "/api/v2/orders",
             json=payload,
@@ -72,7 +87,8 @@ class ShopperUser(FastHttpUser):
         ) as response:
             if response.status_code == 409 and error_code(response) == "out_of_stock":
                 response.success()  # sold out: correct, and never oversold
-                if book_id in books:
-                    books.remove(book_id)
+                for item in _short_items(response):
+                    if item in books:
+                        books.remove(item)
                 return
             check(response, 201)

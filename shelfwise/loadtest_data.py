@@ -34,7 +34,7 @@ ONBOARDING_SLUG = "loadtest-onboarding"
 PAGE_SIZE = 50  # the locustfile browses with limit=50
 MAX_PAGE = 10  # ... pages 1..10, never past the tenant's last page
 SAMPLE_BOOKS = 300  # random books per tenant for views, orders and search terms
-# Orders take one copy of a book that had at least this many: a run places far fewer
+# Orders take 1-3 copies of books that had at least this many: a run places far fewer
 # orders per book than that, so orders succeed and a 409 stays a real failure.
 ORDER_MIN_STOCK = 25
 SEARCH_TERMS = 40

@@ -125,7 +125,7 @@ def test_scenarios_match_the_issue():
     sizes = {n: (s.users, s.spawn_rate, s.run_time_s) for n, s in SCENARIOS.items()}
     assert sizes["normal"] == (50, 5, 300)
     assert sizes["peak"] == (150, 15, 600)
-    assert sizes["onboarding"][:3] == sizes["normal"]
+    assert sizes["onboarding"] == (50, 10, 900)  # the seed's: 10/s for 15 minutes
     assert 20 <= sizes["smoke"][2] <= 30
     assert len(SCENARIOS["onboarding"].locustfiles) == 2
     assert parse_duration("1h2m3s") == 3723 and parse_duration("90") == 90
