@@ -41,9 +41,15 @@ def catalog(django_db_setup, django_db_blocker):
     once for the module with the seed command's COPY path, deleted afterwards."""
     spec = TenantSpec("export-reader", "Export Reader", BOOKS)
     with django_db_blocker.unblock():
-        seed_tenant(SeedPlan(specs=[spec]), 0, spec, lambda total, label: lambda n: None)
-        member = User.objects.get(username="export-reader-member", role=Role.MEMBER)
-        _, raw = api_token_issue(user=member, name="export-test")
+        try:
+            seed_tenant(SeedPlan(specs=[spec]), 0, spec, lambda total, label: lambda n: None)
+            member = User.objects.get(tenant__slug=spec.slug, username="member", role=Role.MEMBER)
+            _, raw = api_token_issue(user=member, name="export-test")
+        except BaseException:
+            # Committed rows would outlive the module and break every later test that
+            # checks that nothing was written.
+            tenants_delete(slugs=[spec.slug])
+            raise
     yield raw
     with django_db_blocker.unblock():
         tenants_delete(slugs=[spec.slug])
