@@ -13,8 +13,8 @@ changes what is planned, while the look-ups of ``prepare`` are not planned::
 
 What a registration states is checked against the plans (``perf.explain``): ``page_rows``
 (a page: no sort and no growth past it), ``covering`` (rows past the page come from an
-index alone), ``whole_subject`` (reads all of the subject's rows by design: an export), ``ranked_by`` (sorts every match by
-a computed rank).
+index alone), ``whole_subject`` (reads all of the subject's rows by design: an export),
+``ranked_by`` (sorts every match by a computed rank).
 """
 
 from __future__ import annotations
@@ -91,9 +91,7 @@ class HotQueryRegistry:
             raise ValueError(f"hot query {name!r} is already registered")
         if page_rows < 1:
             raise ValueError(f"hot query {name!r}: page_rows must be at least 1")
-        self.queries[name] = HotQuery(
-            name, prepare, page_rows, covering, whole_subject, ranked_by
-        )
+        self.queries[name] = HotQuery(name, prepare, page_rows, covering, whole_subject, ranked_by)
 
     def comparison_subject(self, key: str) -> tuple[str, int, int] | None:
         """A subject at most half the size of ``key`` (the largest such), with both

@@ -111,9 +111,7 @@ class Command(BaseCommand):
             summary.findings += plans.table_findings(summary, sizes)
             summary.findings += plans.sort_findings(summary, hot.page_rows, hot.ranked_by)
             if hot.covering:
-                summary.findings += plans.covering_findings(
-                    summary, hot.page_rows, statement.alias
-                )
+                summary.findings += plans.covering_findings(summary, hot.page_rows, statement.alias)
         if hot.ranked_by and not any(plans.ranked_sorts(s, hot.ranked_by) for s in summaries):
             findings.append(
                 f"{hot.name}: registered as ranked by {hot.ranked_by}(), but no plan sorts by "
