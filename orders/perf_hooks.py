@@ -1,33 +1,28 @@
-"""The orders' hot queries, handed to perf (``manage.py explain``) from AppConfig.ready()."""
+"""The orders' hot paths, handed to perf (``manage.py explain``) from AppConfig.ready().
+
+Served as the API serves them (``tenants.perf_hooks.api_get``), with the list's default
+filter: active orders.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
 
-from orders.selectors import order_list
 from perf.registry import hot_queries
-from tenants.models import Role, Tenant, User
+from tenants.models import Role, Tenant
+from tenants.perf_hooks import api_get, tenant_user
+
+PAGE = 50
 
 
-def _first_user(tenant: Tenant, role: str) -> User:
-    # Seeded tenants have one operator and one member, who placed the past orders.
-    user = User.objects.filter(tenant=tenant, role=role).order_by("username").first()
-    if user is None:
-        raise LookupError(f"tenant {tenant.slug} has no {role}")
-    return user
-
-
-def active_orders_page(tenant: Tenant) -> Any:
-    # The list's default filter (active orders), as the API's filterset applies it; an
-    # operator's list: every order of the tenant.
-    return order_list(tenant=tenant, user=_first_user(tenant, Role.OPERATOR)).active()[:50]
-
-
-def member_active_orders_page(tenant: Tenant) -> Any:
-    # A member's list: their own orders only.
-    return order_list(tenant=tenant, user=_first_user(tenant, Role.MEMBER)).active()[:50]
+def _orders_page(role: str, tenant: Tenant) -> Callable[[], object]:
+    # An operator's list: every order of the tenant; a member's: their own.
+    return partial(
+        api_get, f"/api/v2/orders?limit={PAGE}", tenant=tenant, user=tenant_user(tenant, role)
+    )
 
 
 def register() -> None:
-    hot_queries.register("orders list (active)", active_orders_page)
-    hot_queries.register("orders list (active, member)", member_active_orders_page)
+    hot_queries.register("orders list (active)", partial(_orders_page, Role.OPERATOR))
+    hot_queries.register("orders list (active, member)", partial(_orders_page, Role.MEMBER))
