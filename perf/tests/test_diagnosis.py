@@ -107,9 +107,8 @@ class AuthorCountSerializer(serializers.ModelSerializer):
 
 class AuthorScopedCountSerializer(AuthorCountSerializer):
     def get_n(self, author: Author) -> int:
-        return (
-            Book.objects.for_tenant_id(author.tenant_id).filter(author=author).count()
-        )  # scoped count
+        books = Book.objects.for_tenant_id(author.tenant_id)
+        return books.filter(author=author).count()  # scoped count
 
 
 class ItemTitleSerializer(serializers.ModelSerializer):
