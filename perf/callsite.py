@@ -109,6 +109,12 @@ def _is_project_file(filename: str, roots: tuple[str, ...]) -> bool:
     return filename.startswith(roots)
 
 
+def _is(value: object, cls: Any) -> bool:
+    """``isinstance`` without touching ``value``: a frame's locals hold lazy objects
+    (``request.user``) that isinstance() would evaluate, running queries of their own."""
+    return issubclass(type(value), cls)
+
+
 def _is_query_layer(frame: FrameType, skipped_modules: tuple[str, ...]) -> bool:
     """A frame between the caller and the ORM: a method of a QuerySet or Manager (the
     project's own scoping and bundles included), or a module PERF['CALLSITE_SKIP_MODULES']
@@ -116,7 +122,7 @@ def _is_query_layer(frame: FrameType, skipped_modules: tuple[str, ...]) -> bool:
     module = frame.f_globals.get("__name__", "")
     if skipped_modules and module.startswith(skipped_modules):
         return True
-    return isinstance(frame.f_locals.get("self"), QuerySet | BaseManager)
+    return _is(frame.f_locals.get("self"), QuerySet | BaseManager)
 
 
 def _relpath(filename: str, roots: tuple[str, ...]) -> str:
@@ -148,12 +154,12 @@ def _changelist_class() -> type | None:
 
 
 def _loaded(value: object, row: object) -> bool:
-    if not isinstance(value, QuerySet) or value._result_cache is None:
+    if not _is(value, QuerySet) or value._result_cache is None:  # type: ignore[attr-defined]
         return False
     # QuerySet._hints: private API, absent from the stubs (set by related managers).
-    if not isinstance(getattr(value, "_hints", {}).get("instance"), models.Model):
+    if not _is(getattr(value, "_hints", {}).get("instance"), models.Model):
         return False
-    return any(r is row for r in value._result_cache)
+    return any(r is row for r in value._result_cache)  # type: ignore[attr-defined]
 
 
 def walk(frame: FrameType | None, *, row: object = None) -> Stack:
@@ -171,11 +177,11 @@ def walk(frame: FrameType | None, *, row: object = None) -> Stack:
         owner = local.get("self")
         if row is not None and stack.row_source is None:
             stack.row_source = next((v for v in local.values() if _loaded(v, row)), None)
-        if stack.queryset is None and isinstance(owner, QuerySet):
+        if stack.queryset is None and _is(owner, QuerySet):
             stack.queryset = owner
         if stack.changelist is None and changelist_class is not None:
             for candidate in (owner, local.get("cl")):
-                if isinstance(candidate, changelist_class):
+                if _is(candidate, changelist_class):
                     stack.changelist = candidate
         if stack.descriptor_relation is None and filename.endswith(_DESCRIPTORS_FILE):
             stack.descriptor_relation = relations.from_descriptor(owner)

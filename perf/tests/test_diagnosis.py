@@ -13,6 +13,7 @@ import pytest
 from django.core.exceptions import FieldFetchBlocked
 from django.db.models import Count, Prefetch
 from django.test import Client, override_settings
+from django.utils.functional import SimpleLazyObject
 from rest_framework import serializers
 
 from catalog.models import Author, Book, Genre
@@ -196,6 +197,21 @@ def test_a_per_row_query_behind_the_tenant_filter_follows_the_row_not_the_tenant
     with override_settings(PERF={**_perf(), "CALLSITE_SKIP_MODULES": ["perf.tests.diag_"]}):
         repeat, _ = caught_repeat(AuthorTitlesSerializer, authors)
     assert_project_site(repeat.origin.call_site, THIS_FILE, "titles helper", "get_titles")
+
+
+def test_the_stack_walk_leaves_lazy_locals_unevaluated(books, tenant):
+    # request.user is such a local (as ``self`` of its own methods) in every request:
+    # evaluating it would run queries of its own, from inside the query wrapper.
+    evaluated = []
+    cl = SimpleLazyObject(lambda: evaluated.append("N+1 walk") or "user")  # noqa: F841
+    repeat, _ = caught_repeat(BookGenresSerializer, Book.objects.for_tenant(tenant))
+    assert repeat.origin.relation.name == "genres"
+    row = SimpleLazyObject(lambda: evaluated.append("fetch walk") or "row")  # noqa: F841
+    with pytest.raises(FieldFetchBlocked):
+        render(
+            BookAuthorSerializer, Book.objects.for_tenant(tenant).fetch_mode(bundle_fetch_mode())
+        )
+    assert evaluated == []
 
 
 def _perf() -> dict[str, object]:
