@@ -35,6 +35,10 @@ class PerfSettings:
     FETCH_MODE: FetchModeName = "FETCH_ONE"
     # Source roots considered "project code" for call sites (default: BASE_DIR).
     PROJECT_ROOTS: tuple[str, ...] = ()
+    # Modules (dotted prefixes) that are never a call site: helper layers between the
+    # project's code and the ORM. Methods of QuerySet and Manager subclasses are skipped
+    # without being listed.
+    CALLSITE_SKIP_MODULES: tuple[str, ...] = ()
     # Tables never counted (profilers' own bookkeeping).
     IGNORED_TABLE_PREFIXES: tuple[str, ...] = ("silk_",)
     # Metrics, named <METRICS_PREFIX>_http_request_duration_seconds and so on (read once,
@@ -70,7 +74,7 @@ def perf_settings() -> PerfSettings:
         unknown = set(raw) - _KNOWN
         if unknown:
             raise ValueError(f"unknown PERF settings: {', '.join(sorted(unknown))}")
-        for key in ("PROJECT_ROOTS", "IGNORED_TABLE_PREFIXES"):
+        for key in ("PROJECT_ROOTS", "IGNORED_TABLE_PREFIXES", "CALLSITE_SKIP_MODULES"):
             if key in raw:
                 raw[key] = tuple(raw[key])
         if raw.get("FETCH_MODE", "FETCH_ONE") not in ("FETCH_ONE", "FETCH_PEERS", "FETCH_RAISE"):

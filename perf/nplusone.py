@@ -40,15 +40,7 @@ class Repeat:
         o = self.origin
         lines = [f"N+1 query: the same statement ran {self.count} times", f"  shape: {self.shape}"]
         if o is not None:
-            lines.append(f"  table: {o.table or '?'}")
-            if o.relation is not None:
-                r = o.relation
-                lines.append(f"  relation: {r.model}.{r.name} ({r.kind})")
-            if o.call_site:
-                lines.append(f"  first call site: {o.call_site}")
-            if o.serializer_path:
-                lines.append(f"  serializer field: {o.serializer_path}")
-            lines.append(f"  fix: {o.fix}")
+            lines.extend(o.lines(call_site_label="first call site"))
         return "\n".join(lines)
 
 

@@ -69,6 +69,8 @@ class Recording:
     include_savepoints: bool = True
     # Per database alias: the atomic-block depth when the recording started.
     _base_depth: dict[str, int] = field(default_factory=dict)
+    # The parameters of each shape's first run, until its second.
+    _first_params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -92,16 +94,34 @@ class Recording:
         base = self._base_depth.get(alias, 0)
         return len(getattr(connection, "atomic_blocks", ())) > base
 
-    def _add(self, query: Query, frame: FrameType, allowed: bool, delegated: bool) -> None:
+    def _add(
+        self, query: Query, frame: FrameType, params: Any, allowed: bool, delegated: bool
+    ) -> None:
         if allowed:
             self.allowed_counts[query.shape] = self.allowed_counts.get(query.shape, 0) + 1
         if delegated:
             self.delegated_counts[query.shape] = self.delegated_counts.get(query.shape, 0) + 1
         n = self._shape_counts.get(query.shape, 0) + 1
         self._shape_counts[query.shape] = n
-        if self.capture_origins and n == 2 and query.shape not in self.origins:
-            self.origins[query.shape] = describe_origin(frame, query.sql)
+        if self.capture_origins and query.shape not in self.origins:
+            if n == 1:
+                # Kept until the second run: the value that changed between the two
+                # names the relation (relations.from_queryset).
+                self._first_params[query.shape] = params
+            elif n == 2:
+                previous = self._first_params.pop(query.shape, None)
+                self.origins[query.shape] = describe_origin(
+                    frame, query.sql, _flat_params(previous)
+                )
         self.queries.append(query)
+
+
+def _flat_params(params: Any) -> tuple[object, ...]:
+    if isinstance(params, dict):
+        return tuple(params.values())
+    if isinstance(params, list | tuple):
+        return tuple(params)
+    return ()
 
 
 _active: ContextVar[tuple[Recording, ...]] = ContextVar("perf_recordings", default=())
@@ -187,7 +207,7 @@ def _wrapper(alias: str) -> Callable[..., Any]:
                 query = Query(alias, sql, shape, duration)
                 for recording in reversed(recordings):
                     if recording._counts(alias, sql, context.get("connection")):
-                        recording._add(query, frame, allowed, inner_request)
+                        recording._add(query, frame, params, allowed, inner_request)
                     inner_request = inner_request or recording.is_request
 
     return wrapper

@@ -37,3 +37,11 @@ def main_table(sql: str) -> str | None:
     """The first table a statement reads (SELECT) or writes."""
     match = _FROM_TABLE.search(sql) if is_select(sql) else _WRITE_TABLE.search(sql)
     return match.group(1) if match else None
+
+
+_COUNT = re.compile(r"\s*SELECT\s+COUNT\(", re.IGNORECASE)
+
+
+def is_count(sql: str) -> bool:
+    """``SELECT COUNT(...)``: what ``QuerySet.count()`` sends."""
+    return _COUNT.match(sql) is not None
