@@ -38,15 +38,36 @@ def _project_roots() -> tuple[str, ...]:
     return tuple(str(Path(r).resolve()) + os.sep for r in roots)
 
 
-def _is_project_file(filename: str, roots: tuple[str, ...]) -> bool:
+def _plumbing(roots: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(os.path.join(roots[0], p) for p in perf_settings().PLUMBING_FILES)
+
+
+def _is_project_file(filename: str, roots: tuple[str, ...], plumbing: tuple[str, ...]) -> bool:
     # perf's own modules are the tooling, not the caller (its tests are callers).
     if "site-packages" in filename or os.path.dirname(filename) + os.sep == _PERF_DIR:
         return False
-    return filename.startswith(roots)
+    return filename.startswith(roots) and filename not in plumbing
+
+
+def project_call_site(frame: FrameType | None, depth: int = 3) -> str | None:
+    """``"catalog/services/books.py:42 in book_delete <- catalog/views.py:80 in delete"``:
+    the innermost project frame, then its project callers (``depth`` in all), so that a
+    query evaluated by shared code (a paginator) names the view that built it too."""
+    roots = _project_roots()
+    plumbing = _plumbing(roots)
+    sites: list[str] = []
+    while frame is not None and len(sites) < depth:
+        filename = frame.f_code.co_filename
+        if _is_project_file(filename, roots, plumbing):
+            rel = os.path.relpath(filename, roots[0])
+            sites.append(f"{rel}:{frame.f_lineno} in {frame.f_code.co_name}")
+        frame = frame.f_back
+    return " <- ".join(sites) or None
 
 
 def describe_origin(frame: FrameType | None, sql: str) -> Origin:
     roots = _project_roots()
+    plumbing = _plumbing(roots)
     call_site = None
     relation = None
     fields: list[str] = []
@@ -62,7 +83,7 @@ def describe_origin(frame: FrameType | None, sql: str) -> Origin:
             if name:
                 fields.append(name)
                 outer_serializer = type(frame.f_locals.get("self")).__name__
-        elif call_site is None and _is_project_file(filename, roots):
+        elif call_site is None and _is_project_file(filename, roots, plumbing):
             rel = os.path.relpath(filename, roots[0])
             call_site = f"{rel}:{frame.f_lineno} in {code.co_name}"
         frame = frame.f_back

@@ -31,6 +31,11 @@ class PerfSettings:
     FETCH_MODE: FetchModeName = "FETCH_ONE"
     # Source roots considered "project code" for call sites (default: BASE_DIR).
     PROJECT_ROOTS: tuple[str, ...] = ()
+    # Project files whose frames are plumbing rather than call sites (the querysets that
+    # evaluate on a caller's behalf), relative to the first project root.
+    PLUMBING_FILES: tuple[str, ...] = ()
+    # Test settings: check every call of a service declared with perf.locks.takes_locks.
+    LOCK_CHECK: bool = False
     # Tables never counted (profilers' own bookkeeping).
     IGNORED_TABLE_PREFIXES: tuple[str, ...] = ("silk_",)
     # Metrics, named <METRICS_PREFIX>_http_request_duration_seconds and so on (read once,
@@ -55,7 +60,7 @@ def perf_settings() -> PerfSettings:
         unknown = set(raw) - _KNOWN
         if unknown:
             raise ValueError(f"unknown PERF settings: {', '.join(sorted(unknown))}")
-        for key in ("PROJECT_ROOTS", "IGNORED_TABLE_PREFIXES"):
+        for key in ("PROJECT_ROOTS", "IGNORED_TABLE_PREFIXES", "PLUMBING_FILES"):
             if key in raw:
                 raw[key] = tuple(raw[key])
         if raw.get("FETCH_MODE", "FETCH_ONE") not in ("FETCH_ONE", "FETCH_PEERS", "FETCH_RAISE"):

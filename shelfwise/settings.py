@@ -215,6 +215,8 @@ PERF = {
     "TIER_RESOLVER": "catalog.tiers.request_tier",
     "METRICS_PREFIX": "shelfwise",
     "PROJECT_ROOTS": [str(BASE_DIR)],
+    # Querysets evaluate on their caller's behalf: the caller's line is the call site.
+    "PLUMBING_FILES": ["tenants/querysets.py", "catalog/querysets.py", "orders/querysets.py"],
 }
 
 # QueryCountMiddleware comes first (after silk's) so that it counts authentication's
