@@ -65,7 +65,7 @@ _ADVISORY = re.compile(r"\bpg_(?:try_)?advisory_(?:xact_)?lock(?:_shared)?\s*\("
 # "UPDATE t [AS a] SET" (not ON CONFLICT's "DO UPDATE SET"), "DELETE FROM t".
 _UPDATE = re.compile(r"\bUPDATE\s+\"?([\w.]+)\"?(?:\s+(?:AS\s+)?\w+)?\s+SET\b", re.IGNORECASE)
 _DELETE = re.compile(r"\bDELETE\s+FROM\s+\"?([\w.]+)\"?", re.IGNORECASE)
-_QUICK = re.compile(r"\b(?:FOR|UPDATE|DELETE|advisory)", re.IGNORECASE)
+_QUICK = re.compile(r"\b(?:FOR|UPDATE|DELETE)\b|advisory", re.IGNORECASE)
 
 
 def locks_taken(sql: str) -> tuple[Lock, ...]:
@@ -136,9 +136,9 @@ def check_locks(name: str, declaration: LockDeclaration, queries: Sequence[Query
                     first_locked.append(lock.table)
             elif lock.table in declared and lock.table not in first_locked:
                 problems.append(
-                    f"writes {lock.table} ({lock.mode}) at {q.call_site or '?'} without "
-                    f"first locking its rows (SELECT ... FOR UPDATE), as it declares: a "
-                    "dropped FOR UPDATE lets a concurrent writer change them in between"
+                    f"writes {lock.table} ({lock.mode}) without first locking its rows "
+                    "(SELECT ... FOR UPDATE), as it declares: a dropped FOR UPDATE lets a "
+                    f"concurrent writer change them in between\n    at {q.call_site or '?'}"
                 )
                 first_locked.append(lock.table)  # report each table once
     order = [t for t in declared if t in first_locked]
