@@ -12,7 +12,7 @@ none of these:
   cross-tenant escape, a related manager of one row); a queryset scoped to a tenant
   must show the filter in its SQL, so a broken scope is caught too;
 - Django's own work on rows already in hand: forward relations, ``save()``'s UPDATE,
-  ``refresh_from_db()``, deletion cascades.
+  ``refresh_from_db()``, deferred fields loaded for a page's peers, deletion cascades.
 
 What is left is what bypasses the scoped manager: a base-manager or plain-QuerySet lookup
 (``Order._base_manager.get(pk=order_id)``, the lookup that once leaked another tenant's
@@ -22,6 +22,7 @@ a tenant filter that only joins two tables' tenant columns counts as one.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -40,6 +41,7 @@ _ROW_IN_HAND = tuple(
         ("fields", "related_descriptors.py"),
         ("deletion.py",),
         ("base.py",),
+        ("fetch_modes.py",),  # FETCH_PEERS: a deferred field of the page's rows in hand
     )
 )
 _CHECKED = re.compile(r"\s*(?:SELECT|WITH|UPDATE|DELETE)\b", re.IGNORECASE)
@@ -54,7 +56,12 @@ class TenantScope:
     fix: str
 
     def filters_tenant(self, sql: str) -> bool:
-        return re.search(rf'\b{self.column}"?\s*(?:=|IN\b)', sql, re.IGNORECASE) is not None
+        return _tenant_filter(self.column).search(sql) is not None
+
+
+@functools.lru_cache(maxsize=8)
+def _tenant_filter(column: str) -> re.Pattern[str]:
+    return re.compile(rf'\b{re.escape(column)}"?\s*(?:=|IN\b)', re.IGNORECASE)
 
 
 _scope: TenantScope | None = None
