@@ -16,7 +16,7 @@ from catalog.services import book_delete, books_reprice, books_restock
 from orders.models import Order, OrderStatus
 from orders.querysets import OrderQuerySet
 from orders.services import OrderLine, order_cancel, order_place, orders_mark_shipped
-from perf.locks import LockOrderError, assert_locks, declared_locks, locks_taken
+from perf.locks import LockOrderError, assert_locks, declared_locks
 from perf.recording import record_queries
 from tenants.querysets import TenantScopedQuerySet
 from tests.factories import BookFactory, OrderFactory, UserFactory
@@ -114,22 +114,6 @@ def test_book_delete_locks_the_book_before_deleting_it(tenant):
     locks = recording.locks()
     assert locks[0] == ("catalog_book", "FOR UPDATE")
     assert locks[-1] == ("catalog_book", "DELETE")
-
-
-def test_the_parser_reads_locks_from_sql():
-    assert locks_taken('SELECT "a"."id" FROM "a" WHERE x FOR UPDATE') == (("a", "FOR UPDATE"),)
-    assert locks_taken('SELECT 1 FROM "a" JOIN "b" ON 1=1 FOR NO KEY UPDATE OF "b"') == (
-        ("b", "FOR NO KEY UPDATE"),
-    )
-    assert locks_taken("UPDATE catalog_book AS b SET stock = 1 FROM unnest(%s) AS l") == (
-        ("catalog_book", "UPDATE"),
-    )
-    assert locks_taken('DELETE FROM "a" WHERE id = 1') == (("a", "DELETE"),)
-    assert locks_taken("INSERT INTO a VALUES (1) ON CONFLICT (id) DO UPDATE SET x = 1") == ()
-    assert locks_taken("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))") == (
-        ("advisory", "ADVISORY"),
-    )
-    assert locks_taken('SELECT "a"."id" FROM "a"') == ()
 
 
 # --- A dropped FOR UPDATE fails every test that calls the service ------------------------
