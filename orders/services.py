@@ -15,6 +15,7 @@ from django.db.models import Sum
 from catalog.services import book_stock_restore, book_stock_take, books_lock
 from core.errors import ServiceError
 from orders.models import Order, OrderItem, OrderStatus
+from perf.locks import takes_locks
 from perf.nplusone import allow_repeats
 from tenants.models import Tenant, User
 
@@ -133,6 +134,7 @@ def _idempotent_replay(
     return earlier
 
 
+@takes_locks("advisory", "catalog_book")
 def order_place(
     *,
     tenant: Tenant,
@@ -206,6 +208,7 @@ def order_place(
 # --- Cancellation ------------------------------------------------------------------------
 
 
+@takes_locks("orders_order", "catalog_book")
 @transaction.atomic
 def order_cancel(*, tenant: Tenant, order_id: uuid.UUID, user: User | None) -> None:
     """Cancel a pending or paid order and put its stock back. Cancelling a cancelled order
@@ -237,6 +240,7 @@ def order_cancel(*, tenant: Tenant, order_id: uuid.UUID, user: User | None) -> N
 SHIPPABLE = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
 
 
+@takes_locks("orders_order")
 @transaction.atomic
 def orders_mark_shipped(*, tenant: Tenant, order_ids: Sequence[uuid.UUID]) -> int:
     """Mark the pending or paid orders among ``order_ids`` shipped, in one UPDATE; the
@@ -250,6 +254,7 @@ def orders_mark_shipped(*, tenant: Tenant, order_ids: Sequence[uuid.UUID]) -> in
     return orders.update(status=OrderStatus.SHIPPED)
 
 
+@takes_locks("orders_order", "catalog_book")
 @transaction.atomic
 def orders_cancel(*, tenant: Tenant, order_ids: Sequence[uuid.UUID]) -> int:
     """Cancel the pending or paid orders among ``order_ids`` with ``order_cancel`` (stock

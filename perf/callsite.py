@@ -109,6 +109,22 @@ def _is_project_file(filename: str, roots: tuple[str, ...]) -> bool:
     return filename.startswith(roots)
 
 
+def project_call_site(frame: FrameType | None, depth: int = 3) -> str | None:
+    """``"catalog/services/books.py:42 in book_delete <- catalog/views.py:80 in delete"``:
+    the innermost project frame, then its project callers (``depth`` in all), so that a
+    query evaluated by shared code (a paginator) names the view that built it too."""
+    roots = _project_roots()
+    skipped = perf_settings().CALLSITE_SKIP_MODULES
+    sites: list[str] = []
+    while frame is not None and len(sites) < depth:
+        filename = frame.f_code.co_filename
+        if _is_project_file(filename, roots) and not _is_query_layer(frame, skipped):
+            rel = _relpath(filename, roots)
+            sites.append(f"{rel}:{frame.f_lineno} in {frame.f_code.co_name}")
+        frame = frame.f_back
+    return " <- ".join(sites) or None
+
+
 def _is(value: object, cls: Any) -> bool:
     """``isinstance`` without touching ``value``: a frame's locals hold lazy objects
     (``request.user``) that isinstance() would evaluate, running queries of their own."""

@@ -39,6 +39,8 @@ class PerfSettings:
     # project's code and the ORM. Methods of QuerySet and Manager subclasses are skipped
     # without being listed.
     CALLSITE_SKIP_MODULES: tuple[str, ...] = ()
+    # Test settings: check every call of a service declared with perf.locks.takes_locks.
+    LOCK_CHECK: bool = False
     # Tables never counted (profilers' own bookkeeping).
     IGNORED_TABLE_PREFIXES: tuple[str, ...] = ("silk_",)
     # Metrics, named <METRICS_PREFIX>_http_request_duration_seconds and so on (read once,

@@ -36,8 +36,11 @@ from typing import Any
 from django.db import connections
 
 from perf import sql as sqlmod
-from perf.callsite import Origin, describe_origin
+from perf.callsite import Origin, describe_origin, project_call_site
 from perf.conf import perf_settings
+from perf.locks import Lock, locks_taken
+from perf.rows import FetchStats, fetch_stats
+from perf.tenancy import Unscoped, unscoped_access
 
 
 @dataclass
@@ -46,6 +49,13 @@ class Query:
     sql: str
     shape: str
     duration: float
+    # Measured only under a recording with measure_fetch=True (perf.rows); None otherwise,
+    # and for a statement that returns no rows (an UPDATE without RETURNING, a DECLARE).
+    fetch: FetchStats | None = None
+    # Row and advisory locks the statement takes (perf.locks), in statement order.
+    locks: tuple[Lock, ...] = ()
+    # The project line that sent it: kept for lock-taking and measured statements.
+    call_site: str | None = None
 
 
 @dataclass
@@ -71,6 +81,13 @@ class Recording:
     _base_depth: dict[str, int] = field(default_factory=dict)
     # The parameters of each shape's first run, until its second.
     _first_params: dict[str, Any] = field(default_factory=dict)
+    # Measure each statement's rows, bytes and columns (perf.rows): a walk over every
+    # value of every result, so only where a test states them.
+    measure_fetch: bool = False
+    # Check every statement on a registered tenant-owned table for a tenant filter
+    # (perf.tenancy); what fails the check lands in ``unscoped``.
+    guard_scope: bool = False
+    unscoped: list[Unscoped] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -87,6 +104,18 @@ class Recording:
 
     def shape_counts(self) -> dict[str, int]:
         return dict(self._shape_counts)
+
+    def locks(self) -> list[Lock]:
+        """Every lock the block's statements took, in the order they took them."""
+        return [lock for q in self.queries for lock in q.locks]
+
+    @property
+    def rows_fetched(self) -> int:
+        return sum(q.fetch.rows for q in self.queries if q.fetch is not None)
+
+    @property
+    def bytes_fetched(self) -> int:
+        return sum(q.fetch.bytes for q in self.queries if q.fetch is not None)
 
     def _counts(self, alias: str, sql: str, connection: Any) -> bool:
         if self.include_savepoints or not is_savepoint(sql):
@@ -193,8 +222,11 @@ def _wrapper(alias: str) -> Callable[..., Any]:
         if not recordings:
             return execute(sql, params, many, context)
         started = time.perf_counter()
+        succeeded = False
         try:
-            return execute(sql, params, many, context)
+            result = execute(sql, params, many, context)
+            succeeded = True
+            return result
         finally:
             duration = time.perf_counter() - started
             frame = sys._getframe(1)
@@ -204,10 +236,20 @@ def _wrapper(alias: str) -> Callable[..., Any]:
                 # Recordings are outermost first; a request recording delegates for every
                 # recording outside it.
                 inner_request = False
-                query = Query(alias, sql, shape, duration)
+                query = Query(alias, sql, shape, duration, locks=locks_taken(sql))
+                measuring = succeeded and any(r.measure_fetch for r in recordings)
+                if measuring:
+                    query.fetch = fetch_stats(alias, context.get("cursor"))
+                if query.locks or measuring:
+                    query.call_site = project_call_site(frame)
+                unscoped = None
+                if any(r.guard_scope for r in recordings):
+                    unscoped = unscoped_access(sql, frame)
                 for recording in reversed(recordings):
                     if recording._counts(alias, sql, context.get("connection")):
                         recording._add(query, frame, params, allowed, inner_request)
+                        if unscoped is not None and recording.guard_scope:
+                            recording.unscoped.append(unscoped)
                     inner_request = inner_request or recording.is_request
 
     return wrapper
@@ -232,15 +274,21 @@ def record_queries(
     capture_origins: bool = True,
     is_request: bool = False,
     include_savepoints: bool = True,
+    measure_fetch: bool = False,
+    guard_scope: bool = False,
     into: Recording | None = None,
 ) -> Iterator[Recording]:
     """Record the block's queries on every database alias (``into``: resume a recording,
     e.g. while a streaming response's body is produced). ``include_savepoints=False``
-    counts as production runs the block (see the module docstring)."""
+    counts as production runs the block (see the module docstring); ``measure_fetch``
+    measures each result (perf.rows); ``guard_scope`` checks each statement's tenant
+    filter (perf.tenancy)."""
     recording = into or Recording(
         capture_origins=capture_origins,
         is_request=is_request,
         include_savepoints=include_savepoints,
+        measure_fetch=measure_fetch,
+        guard_scope=guard_scope,
     )
     # Connections opened from now on get the wrapper from connection_created (perf's
     # AppConfig); this covers one already open, or perf used outside INSTALLED_APPS.

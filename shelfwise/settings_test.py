@@ -13,7 +13,8 @@ DATABASES["default"]["TEST"] = {"NAME": f"test_shelfwise_{os.getpid()}"}
 
 # Tests always fail loudly on N+1s and on loads outside a selector's bundle, whatever
 # SHELFWISE_ENV the shell has.
-PERF = {**PERF, "NPLUSONE_MODE": "raise", "FETCH_MODE": "FETCH_RAISE"}  # noqa: F405
+# LOCK_CHECK: every call of a write service checks the locks it declares (perf.locks).
+PERF = {**PERF, "NPLUSONE_MODE": "raise", "FETCH_MODE": "FETCH_RAISE", "LOCK_CHECK": True}  # noqa: F405
 
 # The test process is a harness, not a server: its own connections carry no time limits.
 # With the request limits, a loaded machine failed tests that had nothing to do with them

@@ -160,6 +160,12 @@ class TenantScopedQuerySet(models.QuerySet[_M]):
             for lookup in where.children
         )
 
+    def runs_without_tenant_filter(self) -> bool:
+        """The scopes that put no tenant filter in the SQL: the explicit escape, and a
+        related manager of one row (perf.tenancy's guard checks every other statement on
+        a tenant-owned table for the filter)."""
+        return self._across_tenants_reason is not None or self._relates_to_one_row()
+
     def _relates_to_one_row(self) -> bool:
         # Set by related managers and their prefetches (QuerySet._hints, private API).
         instance = self._hints.get("instance")  # type: ignore[attr-defined]

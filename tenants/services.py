@@ -9,12 +9,14 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from perf.locks import takes_locks
 from tenants.models import ApiToken, Role, Tenant, User, hash_token
 
 # last_used_at is a hint for operators, not an audit log: one write per token per interval.
 LAST_USED_INTERVAL = dt.timedelta(minutes=5)
 
 
+@takes_locks("tenants_user")
 @transaction.atomic
 def user_get_or_create(*, tenant: Tenant, username: str, role: Role | None = None) -> User:
     """The tenant's user with this username, created (without a password) if missing;
@@ -36,6 +38,7 @@ def user_get_or_create(*, tenant: Tenant, username: str, role: Role | None = Non
     return user
 
 
+@takes_locks()
 def api_token_issue(*, user: User, name: str = "") -> tuple[ApiToken, str]:
     """Create a token for the user; returns it with the raw key, which is never stored."""
     if user.tenant_id is None:
@@ -51,12 +54,14 @@ def api_token_issue(*, user: User, name: str = "") -> tuple[ApiToken, str]:
     return token, raw
 
 
+@takes_locks()
 def api_token_revoke(*, token: ApiToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
 
 
+@takes_locks()
 def api_token_touch(*, token: ApiToken) -> None:
     """Record use at most once per LAST_USED_INTERVAL; the WHERE makes concurrent
     requests agree on a single write."""
@@ -98,6 +103,7 @@ RETURNING failures, EXTRACT(EPOCH FROM window_start + %(window)s - now())::float
 """
 
 
+@takes_locks("tenants_authfailure")
 def auth_failure_record(*, address: str, window_seconds: int) -> AuthFailureCount:
     """Count one failed authentication from ``address``, atomically across processes.
 

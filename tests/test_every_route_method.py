@@ -268,7 +268,25 @@ def test_the_walk_finds_every_kind_of_route():
     assert any(text.startswith("admin/catalog/book/") for text in texts)
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=[route.text for route in ROUTES])
+# Django's "view on site" redirect (contenttypes' shortcut, mounted by the admin) looks an
+# object up by id through the base manager, whichever tenant owns it: a known unscoped
+# read, answered 404 here since no model has get_absolute_url. Left to the admin's owner.
+_UNSCOPED_ROUTES = {"admin/r/<path:content_type_id>/<path:object_id>/"}
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        pytest.param(
+            route,
+            marks=[pytest.mark.allow_unscoped("contenttypes' shortcut: see _UNSCOPED_ROUTES")]
+            if route.text in _UNSCOPED_ROUTES
+            else [],
+        )
+        for route in ROUTES
+    ],
+    ids=[route.text for route in ROUTES],
+)
 def test_every_method_of_the_route_answers_a_documented_status(route, world):
     tenant = world.own[User].tenant
     callers: dict[str, Client] = {"no token": _bearer_client(None)}

@@ -17,6 +17,7 @@ from catalog.services.search_documents import (
     author_search_documents_refresh,
     book_search_documents_refresh,
 )
+from perf.locks import takes_locks
 from tenants.models import Tenant
 
 # --- Single books ------------------------------------------------------------------------
@@ -62,6 +63,7 @@ def _references_check(
         raise CatalogReferenceError("Unknown related objects.", details=unknown)
 
 
+@takes_locks()
 def book_genres_replace(
     *, tenant: Tenant, genre_ids_by_book: Mapping[uuid.UUID, Sequence[uuid.UUID]]
 ) -> None:
@@ -76,6 +78,7 @@ def book_genres_replace(
     )
 
 
+@takes_locks()
 @transaction.atomic
 def book_create(
     *,
@@ -117,6 +120,7 @@ def book_create(
     return book
 
 
+@takes_locks()
 @transaction.atomic
 def book_update(*, tenant: Tenant, book_id: uuid.UUID, **changes: Any) -> None:
     """Change the given fields (``genre_ids`` replaces the genres). Unknown or another
@@ -149,6 +153,7 @@ def book_update(*, tenant: Tenant, book_id: uuid.UUID, **changes: Any) -> None:
         book_search_documents_refresh(tenant=tenant, book_ids=[book_id])
 
 
+@takes_locks("catalog_book")
 @transaction.atomic
 def book_delete(*, tenant: Tenant, book_id: uuid.UUID) -> None:
     books = Book.objects.for_tenant(tenant).filter(pk=book_id)
@@ -165,6 +170,7 @@ def book_delete(*, tenant: Tenant, book_id: uuid.UUID) -> None:
         raise in_use from None
 
 
+@takes_locks()
 @transaction.atomic
 def author_rename(*, tenant: Tenant, author_id: uuid.UUID, name: str) -> None:
     """Rename an author and rebuild the search documents of their books (the author's

@@ -15,6 +15,7 @@ from catalog.querysets import (
     BookQuerySet,
 )
 from catalog.services.errors import CatalogError
+from perf.locks import takes_locks
 from tenants.models import Tenant
 
 # --- Operator bulk edits (the admin's actions) -------------------------------------------
@@ -38,6 +39,7 @@ def _books_locked(*, tenant: Tenant, book_ids: Sequence[uuid.UUID]) -> tuple[Boo
     return books, len(locked)
 
 
+@takes_locks("catalog_book")
 @transaction.atomic
 def books_reprice(*, tenant: Tenant, book_ids: Sequence[uuid.UUID], percent: Decimal) -> int:
     """Change the books' prices by ``percent`` (10: +10%, -25: -25%) in one UPDATE.
@@ -62,6 +64,7 @@ def books_reprice(*, tenant: Tenant, book_ids: Sequence[uuid.UUID], percent: Dec
         raise BulkEditError("A new price would exceed the largest price allowed.") from None
 
 
+@takes_locks("catalog_book")
 @transaction.atomic
 def books_restock(*, tenant: Tenant, book_ids: Sequence[uuid.UUID], quantity: int) -> int:
     """Add ``quantity`` to each book's stock in one UPDATE; returns the number of books.

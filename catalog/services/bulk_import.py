@@ -16,6 +16,7 @@ from catalog.models import Author, Book, Genre, Publisher
 from catalog.services.books import book_genres_replace, is_isbn_conflict
 from catalog.services.errors import IsbnTakenError
 from catalog.services.search_documents import book_search_documents_refresh
+from perf.locks import takes_locks
 from tenants.models import Tenant
 from tenants.querysets import TenantScopedQuerySet
 
@@ -129,6 +130,7 @@ def _ids_by_name[Named: (Author, Publisher, Genre)](
     return ids
 
 
+@takes_locks("advisory", "catalog_book")
 @transaction.atomic
 def books_bulk_upsert(*, tenant: Tenant, rows: Sequence[BookImportRow]) -> BookImportResult:
     """Insert or update books by ISBN, creating missing authors, publishers and genres by

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import connection
 
+from perf.locks import takes_locks
 from tenants.models import Tenant
 
 # Title weighs most, then the author's name, then the description. Keep in step with the
@@ -25,6 +26,7 @@ WHERE a.id = b.author_id AND b.tenant_id = %s AND a.tenant_id = %s
 """
 
 
+@takes_locks()
 def book_search_documents_refresh(
     *, tenant: Tenant, book_ids: Sequence[uuid.UUID] | None = None
 ) -> int:
@@ -45,6 +47,7 @@ def book_search_documents_refresh(
 _AUTHOR_SEARCH_DOCUMENTS_SQL = _SEARCH_DOCUMENT_SQL + " AND a.id = %s"
 
 
+@takes_locks()
 def author_search_documents_refresh(*, tenant: Tenant, author_id: uuid.UUID) -> int:
     """Recompute the documents of one author's books (after a rename), in one UPDATE."""
     with connection.cursor() as cursor:

@@ -15,6 +15,7 @@ from django.db.models import F, OuterRef, QuerySet, Subquery
 
 from catalog.models import Book
 from catalog.services.errors import CatalogError
+from perf.locks import takes_locks
 from tenants.models import Tenant
 
 # What order placement reads of each book it sells.
@@ -35,6 +36,7 @@ class StockShortError(CatalogError):
     code = "out_of_stock"
 
 
+@takes_locks("catalog_book")
 def books_lock(
     *, tenant: Tenant, book_ids: Sequence[uuid.UUID] | QuerySet[Any, Any]
 ) -> dict[uuid.UUID, Book]:
@@ -46,6 +48,7 @@ def books_lock(
     return {book.id: book for book in books.lock_in_id_order().only(*_LOCKED_FIELDS)}
 
 
+@takes_locks(caller_holds=("catalog_book",))
 def book_stock_take(*, tenant: Tenant, quantities: Sequence[tuple[uuid.UUID, int]]) -> None:
     """Take ``quantity`` copies of each book, one line per book, in one UPDATE. The caller
     holds the books' locks (``books_lock``) and has checked the stock; should a
@@ -60,6 +63,7 @@ def book_stock_take(*, tenant: Tenant, quantities: Sequence[tuple[uuid.UUID, int
             raise StockShortError("Not enough stock.")
 
 
+@takes_locks("catalog_book")
 def book_stock_restore(*, tenant: Tenant, returned: QuerySet[Any, Any]) -> int:
     """Put copies back: ``returned`` is a query of rows ``{"book_id", "copies"}`` (a
     cancelled order's items, summed per book), read inside the statements rather than

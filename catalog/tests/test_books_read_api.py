@@ -10,7 +10,10 @@ import orjson
 import pytest
 from django.http import QueryDict
 
+from catalog import selectors
 from catalog.filters import BookFilterSet
+from catalog.models import Book
+from catalog.querysets import BOOK_ROW_FIELDS, BOOK_ROW_NEVER_FETCHES
 from catalog.selectors import book_list
 from catalog.services import book_search_documents_refresh
 from orders.filters import OrderFilterSet
@@ -88,10 +91,32 @@ def test_list_ties_on_title_are_broken_by_id(member, tenant):
 @pytest.mark.parametrize("n_books", [5, 60])
 def test_list_query_count_does_not_grow_with_the_page(member, tenant, n_books):
     books_with_genres(tenant, n_books)
-    with query_budget(LIST_BUDGET, exact=True):
+    with query_budget(
+        LIST_BUDGET, exact=True, forbid_columns=BOOK_ROW_NEVER_FETCHES, max_rows=2 + n_books
+    ) as recording:
         response = member.get("/api/v2/books", {"limit": 100})
     assert response.status_code == 200
     assert len(response.json()["results"]) == n_books
+    # The token, the count, the page: one row per book and nothing else.
+    assert [q.fetch.rows for q in recording.queries if q.fetch] == [1, 1, n_books]
+
+
+def test_a_list_page_that_fetches_the_description_fails_its_budget(member, tenant, monkeypatch):
+    """The regression the column check is for: the same queries, the same JSON, and a
+    description (kilobytes per row) fetched and dropped on every page."""
+    books_with_genres(tenant, 3)
+    over_fetching = Book.objects.with_list_rows().values(*BOOK_ROW_FIELDS, "description")
+    monkeypatch.setattr(selectors, "_book_rows", lambda: over_fetching)
+    with (
+        pytest.raises(pytest.fail.Exception) as failed,
+        query_budget(LIST_BUDGET, exact=True, forbid_columns=BOOK_ROW_NEVER_FETCHES),
+    ):
+        response = member.get("/api/v2/books", {"limit": 100})
+    assert response.status_code == 200 and len(response.json()["results"]) == 3
+    message = str(failed.value)
+    assert "fetched catalog_book.description (3 rows" in message
+    assert "in paginate_queryset <- catalog/views.py:" in message
+    assert "fix: select only what the response renders" in message
 
 
 @pytest.mark.parametrize("n_books", [8, 40])
@@ -233,7 +258,12 @@ def test_cursor_pages_walk_the_catalog_without_gap_or_duplicate(member, tenant, 
 def test_cursor_page_query_count_is_constant(member, tenant, n_books):
     books_with_genres(tenant, n_books)
     first = member.get("/api/v2/books", {"cursor": "", "limit": 3}).json()
-    with query_budget(LIST_BUDGET - 1, exact=True):  # no COUNT on cursor pages
+    with query_budget(
+        LIST_BUDGET - 1,  # no COUNT on cursor pages
+        exact=True,
+        forbid_columns=BOOK_ROW_NEVER_FETCHES,
+        max_rows=1 + 3 + 1,  # the token; the page and the row that says a next one exists
+    ):
         response = member.get(first["next"])
     assert response.status_code == 200
 
@@ -300,7 +330,7 @@ def test_search_is_ranked_and_tenant_filtered(member, tenant, other_tenant):
 def test_search_query_count_is_constant(member, tenant, n_books):
     books_with_genres(tenant, n_books)
     book_search_documents_refresh(tenant=tenant)
-    with query_budget(SEARCH_BUDGET, exact=True):
+    with query_budget(SEARCH_BUDGET, exact=True, forbid_columns=BOOK_ROW_NEVER_FETCHES):
         response = member.get("/api/v2/books/search", {"q": "book", "limit": 100})
     assert len(response.json()["results"]) == n_books
 
