@@ -35,6 +35,8 @@ if settings.API_DOCS_PUBLIC:  # else these paths are the JSON 404 below
 urlpatterns += [
     # Last: any other /api/ path is a JSON 404, with DEBUG on or off.
     re_path(r"^api/", errors.api_not_found),
+    # Before the admin's own "view on site" route, which it shadows (see the view).
+    path("admin/r/<path:content_type_id>/<path:object_id>/", views.no_page_of_its_own),
     path("admin/", admin.site.urls),
     path("metrics", allow_methods("GET", renders="text/plain")(metrics_view), name="metrics"),
 ]
