@@ -23,6 +23,10 @@ from typing import Any
 from perf.bench.race import cpu_ratio
 
 DEFAULT_MARGIN = 1.5
+# A cost multiple (contender over reference, per request) this much above the baseline's
+# is where the diagnosis points: the CPU ratio's rerun spread on a loaded machine is
+# within it (docs/performance.md, "Detection power").
+GREW_FACTOR = 1.3
 
 
 @dataclass
@@ -55,6 +59,57 @@ def _ratios(entry: Mapping[str, Any], names: Sequence[str]) -> dict[str, list[fl
         "ratio": [r["ratio"] for r in rounds],
         "cpu_ratio": [cpu_ratio(r, names) for r in rounds],
     }
+
+
+def _cost_multiple(entry: Mapping[str, Any], names: Sequence[str], metric: str) -> float | None:
+    """The first contender's cost per request as a multiple of the second's (medians over
+    rounds): both measured in the same run, so it compares across runs and machines."""
+    first = _median([r[names[0]].get(metric) for r in entry["rounds"]])
+    second = _median([r[names[1]].get(metric) for r in entry["rounds"]])
+    return first / second if first is not None and second else None
+
+
+def _multiple(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}x"
+
+
+def diagnosis(current: Mapping[str, Any], base: Mapping[str, Any], names: Sequence[str]) -> str:
+    """What to look at for an endpoint that failed: where its extra cost went (the app's
+    CPU per request, the database's, or neither: waiting), and the fix that fits."""
+    first, second = names
+    target = current.get("path") or "this endpoint"
+    app_now, app_then = (_cost_multiple(e, names, "app_cpu_ms") for e in (current, base))
+    pg_now, pg_then = (_cost_multiple(e, names, "pg_cpu_ms") for e in (current, base))
+    figures = (
+        f"{first}'s app CPU per request is {_multiple(app_now)} the {second}'s (baseline "
+        f"{_multiple(app_then)}), its PostgreSQL CPU per request {_multiple(pg_now)} "
+        f"(baseline {_multiple(pg_then)})"
+    )
+
+    def grew(now: float | None, then: float | None) -> bool:
+        return now is not None and then is not None and now > then * GREW_FACTOR
+
+    look = []
+    if grew(app_now, app_then):
+        look.append(
+            f"the Python of GET {target} costs more CPU: profile it (py-spy record on a "
+            "worker while racing this endpoint alone, or cProfile of one request) against "
+            "the baseline's code, and look for what the change added per request: a slower "
+            "serializer or renderer, more columns or rows turned into objects, more work "
+            "in middleware or authentication"
+        )
+    if grew(pg_now, pg_then):
+        look.append(
+            "its queries cost PostgreSQL more: EXPLAIN (ANALYZE, BUFFERS) them for a scan "
+            "where an index (or index-only) scan was, an OFFSET that walks rows, or columns "
+            "fetched and thrown away"
+        )
+    if not look:
+        look.append(
+            "neither CPU per request grew past the margin, so the request waits longer: "
+            "look for a lock, a sleep or a slower external call added to its path"
+        )
+    return f"Look at: {figures}; " + "; and ".join(look) + "."
 
 
 def compare(
@@ -98,6 +153,8 @@ def compare(
             gate.failures.append(
                 f"{key}: below baseline / {margin:g} in every round: "
                 + "; ".join(text for _, text in verdicts)
+                + ". "
+                + diagnosis(current, base, names)
             )
         else:
             gate.notes.append(f"{key}: " + "; ".join(text for _, text in verdicts))
