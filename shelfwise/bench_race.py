@@ -37,6 +37,15 @@ DEEP_PAGE = 900
 CURSOR_DEPTH = 45_000
 SEARCH_TERM = "harbor"
 ENDPOINT_KEYS = ("page1", "page900", "cursor", "detail", "search", "export")
+# The gate in CI (tests/test_bench_race.py): the seeded mix at 0.5% (`seed --scale 0.005`,
+# 250 books for the largest tenant), raced with these arguments and gated against this
+# baseline, which was raced with the same ones. Refresh it after a change that makes an
+# endpoint faster (or slower on purpose): docs/performance.md, "Detection power".
+CI_RACE_ARGS = (
+    "--rounds", "3", "--duration", "1", "--warmup", "0.5", "--workers", "1",
+    "--connections", "2", "--endpoints", "page1,detail", "--tenant", "atlas-distribution",
+)  # fmt: skip
+CI_BASELINE = Path(__file__).resolve().parent / "bench" / "race_ci_baseline.json"
 
 
 def add_arguments(parser: CommandParser) -> None:
