@@ -28,6 +28,8 @@ from tenants.models import Role, Tenant
 from tenants.services import api_token_issue, api_token_revoke, user_get_or_create
 
 TWIN_APP = "shelfwise.twin:application"
+SHELFWISE_APP = "shelfwise.wsgi:application"
+HANDICAP_APP = "perf.bench.handicap:handicapped"
 BENCH_USER = "bench-race"
 HOST = "127.0.0.1"  # the Host header of every request: the same links in both bodies
 PAGE_SIZE = 50
@@ -35,6 +37,15 @@ DEEP_PAGE = 900
 CURSOR_DEPTH = 45_000
 SEARCH_TERM = "harbor"
 ENDPOINT_KEYS = ("page1", "page900", "cursor", "detail", "search", "export")
+# The gate in CI (tests/test_bench_race.py): the seeded mix at 0.5% (`seed --scale 0.005`,
+# 250 books for the largest tenant), raced with these arguments and gated against this
+# baseline, which was raced with the same ones. Refresh it after a change that makes an
+# endpoint faster (or slower on purpose): docs/performance.md, "Detection power".
+CI_RACE_ARGS = (
+    "--rounds", "5", "--duration", "1", "--warmup", "0.5", "--workers", "1",
+    "--connections", "2", "--endpoints", "page1", "--tenant", "atlas-distribution",
+)  # fmt: skip
+CI_BASELINE = Path(__file__).resolve().parent / "bench" / "race_ci_baseline.json"
 
 
 def add_arguments(parser: CommandParser) -> None:
@@ -61,6 +72,12 @@ def add_arguments(parser: CommandParser) -> None:
         type=float,
         default=gate.DEFAULT_MARGIN,
         help="fail below baseline ratio / margin in every round (default 1.5)",
+    )
+    group.add_argument(
+        "--handicap",
+        metavar="ENDPOINT=FACTOR",
+        help="test the gate: make ShelfWise's requests for ENDPOINT cost FACTOR times their "
+        "own CPU (perf/bench/handicap.py), e.g. page1=2",
     )
     group.add_argument(
         "--from-json",
@@ -111,6 +128,7 @@ def _race(options: dict[str, Any], keys: list[str], progress: engine.Progress) -
         raise CommandError(str(exc)) from None
     tenant = _tenant(options["tenant"])
     endpoints = [e for e in race_endpoints(tenant) if e.key in keys]
+    handicap = _handicap(options["handicap"], endpoints)
     user = user_get_or_create(tenant=tenant, username=BENCH_USER, role=Role.MEMBER)
     token, raw = api_token_issue(user=user, name=BENCH_USER)
     try:
@@ -123,13 +141,14 @@ def _race(options: dict[str, Any], keys: list[str], progress: engine.Progress) -
             postgres_pid=_postmaster(),
             meta={"tenant": tenant.slug, "workers": options["workers"],
                   "gunicorn_config": "shelfwise/gunicorn.conf.py",
-                  "threads": int(os.environ.get("GUNICORN_THREADS", "4"))},
+                  "threads": int(os.environ.get("GUNICORN_THREADS", "4")),
+                  **({"handicap": options["handicap"]} if handicap else {})},
         )  # fmt: skip
         progress(
             f"Race on {tenant.slug}: {config.rounds} rounds x {config.duration_s:g} s per "
             f"endpoint, {options['workers']} workers each, {config.connections} connections"
         )
-        return engine.race(_contenders(options["workers"]), endpoints, config, progress)
+        return engine.race(_contenders(options["workers"], handicap), endpoints, config, progress)
     except engine.RaceError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -176,6 +195,24 @@ def race_endpoints(tenant: Tenant) -> list[engine.Endpoint]:
     ]
 
 
+def _handicap(spec: str | None, endpoints: list[engine.Endpoint]) -> str | None:
+    """ShelfWise's WSGI app as gunicorn names it, slowed on one endpoint, or None."""
+    if not spec:
+        return None
+    key, _, factor = spec.partition("=")
+    paths = {e.key: e.path for e in endpoints}
+    try:
+        value = float(factor)
+    except ValueError:
+        value = 0.0
+    if key not in paths or value < 1:
+        raise CommandError(
+            f"--handicap {spec!r}: expected ENDPOINT=FACTOR, ENDPOINT one of the raced "
+            f"{sorted(paths)} and FACTOR at least 1"
+        )
+    return f"{HANDICAP_APP}({SHELFWISE_APP!r}, {value!r}, {paths[key]!r})"
+
+
 def _postmaster() -> int | None:
     """The local postmaster of this database (PostgreSQL CPU is read from it), or None."""
     with connection.cursor() as cursor:
@@ -184,9 +221,12 @@ def _postmaster() -> int | None:
     return engine.postmaster_of(backend, database)
 
 
-def _contenders(workers: int) -> tuple[engine.Contender, engine.Contender]:
+def _contenders(
+    workers: int, shelfwise_app: str | None = None
+) -> tuple[engine.Contender, engine.Contender]:
     """Both under gunicorn with the same config file (gthread, GUNICORN_THREADS threads),
-    the same worker count and environment; only the WSGI app differs."""
+    the same worker count and environment; only the WSGI app differs (ShelfWise's is the
+    config's unless a handicapped one is named)."""
     secret_key = secrets.token_urlsafe(50)
 
     def server(app: str | None) -> GunicornCommand:
@@ -210,7 +250,7 @@ def _contenders(workers: int) -> tuple[engine.Contender, engine.Contender]:
             env_unset=("PROMETHEUS_MULTIPROC_DIR",),  # each master makes its own
         )
 
-    shelfwise, twin = server(None), server(TWIN_APP)
+    shelfwise, twin = server(shelfwise_app), server(TWIN_APP)
     return (
         engine.Contender("shelfwise", tuple(shelfwise.argv), shelfwise.env, HEALTH_PATH),
         engine.Contender("twin", tuple(twin.argv), twin.env, HEALTH_PATH),
