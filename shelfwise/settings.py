@@ -302,14 +302,32 @@ WHITENOISE_USE_FINDERS = not IS_PROD
 # Sized for a full bulk import (BOOK_BULK_MAX_ROWS rows with long descriptions).
 DATA_UPLOAD_MAX_MEMORY_SIZE = _env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
 
-# Throttle counters live here; locmem is per process, so with several gunicorn workers the
-# effective rate is workers x the configured rate. Point it at Redis to share counters.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "shelfwise",
+# State shared by every process and node: the API throttle's counters and the tenant tier
+# cache (catalog/tiers.py). REDIS_URL (redis://host:6379/0) puts it in Redis, shared;
+# unset, each process keeps its own in memory, so with several workers the effective
+# rate is workers x the configured rate. Short socket timeouts: a slow or dead Redis
+# costs a request at most that long, and the throttle then lets it through
+# (shelfwise/throttling.py) rather than fail the API.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "shelfwise"),
+            "OPTIONS": {
+                "socket_connect_timeout": _env_int("REDIS_CONNECT_TIMEOUT_MS", 200) / 1000,
+                "socket_timeout": _env_int("REDIS_TIMEOUT_MS", 200) / 1000,
+            },
+        }
     }
-}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "shelfwise",
+        }
+    }
 
 # Failed bearer authentications per client address (tenants/throttling.py), counted in
 # PostgreSQL so that every worker shares them; past the limit the address gets 429.

@@ -10,14 +10,40 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from rest_framework.request import Request
 from rest_framework.throttling import UserRateThrottle
 
+logger = structlog.get_logger("shelfwise.throttling")
+
+
+def _cache_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # no Redis client installed: the in-memory cache cannot fail so
+        return (ConnectionError, TimeoutError)
+    return (RedisError, ConnectionError, TimeoutError)
+
+
+_CACHE_ERRORS = _cache_errors()
+
 
 class TenantUserRateThrottle(UserRateThrottle):
-    """Per-user rate; the cache key names the tenant too, so no key is shared by tenants."""
+    """Per-user rate; the cache key names the tenant too, so no key is shared by tenants.
+
+    The counters live in the default cache: Redis when REDIS_URL is set, so the limit
+    holds across every worker and node. If the cache fails, the request goes through
+    (logged): a throttle protects the API and must not be what takes it down.
+    """
 
     scope = "tenant_user"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        try:
+            return bool(super().allow_request(request, view))
+        except _CACHE_ERRORS as exc:
+            logger.warning("throttle_cache_unavailable", error=repr(exc)[:200])
+            return True
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         user = request.user
