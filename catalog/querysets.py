@@ -39,7 +39,8 @@ BOOK_ORDERINGS = {
 BOOK_ROW_COLUMNS = ("id", "title", "isbn", "price", "stock", "published_on")
 # What a catalog row never fetches: the heavy text columns (a description is up to a few
 # kilobytes, the search document more), which the list, cursor and search pages do not
-# render. Their tests state it (query_budget(forbid_columns=...)).
+# render. Their views declare it (query_budgets(never_fetches=...)) and their tests
+# measure it (query_budget(forbid_columns=never_fetched(...))).
 BOOK_ROW_NEVER_FETCHES = {"catalog_book": ("description", "search_document")}
 BOOK_LIST_FIELDS = (
     *BOOK_ROW_COLUMNS,

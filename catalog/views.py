@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from catalog import selectors, services
 from catalog.filters import BookFilterSet
 from catalog.models import Author, Book, Publisher
+from catalog.querysets import BOOK_ROW_NEVER_FETCHES
 from catalog.serializers import (
     BULK_MAX_ROWS,
     AuthorSerializer,
@@ -65,6 +66,7 @@ BOOK_EXAMPLE = {
     # pair (an ISBN clash becomes a 409); genre links: delete and insert; the search
     # document; then the book and its genres for the response.
     POST=1 + 3 + 3 + 2 + 1 + 2,
+    never_fetches=BOOK_ROW_NEVER_FETCHES,
 )
 class BookListCreateApi(GenericAPIView):
     permission_classes = [IsOperatorOrReadOnly]
@@ -166,6 +168,7 @@ class SearchParamsSerializer(serializers.Serializer):
 
 @query_budgets(
     GET=1 + 1 + 1,  # authentication, COUNT, the ranked page
+    never_fetches=BOOK_ROW_NEVER_FETCHES,
 )
 class BookSearchApi(GenericAPIView):
     filter_backends = ()

@@ -26,7 +26,7 @@ other case from it, in a comment that says why.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -36,12 +36,20 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from perf.routes import label_for_route
 
 ATTRIBUTE = "perf_query_budgets"
+NEVER_FETCHES_ATTRIBUTE = "perf_never_fetches"
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
-def query_budgets[V: Callable[..., Any]](**per_method: int) -> Callable[[V], V]:
+def query_budgets[V: Callable[..., Any]](
+    *, never_fetches: Mapping[str, Iterable[str]] | None = None, **per_method: int
+) -> Callable[[V], V]:
     """Declare a view's budgets: ``GET=3, POST=1 + 2 + 4``, one keyword per method it
-    serves (HEAD and OPTIONS need none). On a class, each method must have its handler."""
+    serves (HEAD and OPTIONS need none). On a class, each method must have its handler.
+
+    ``never_fetches`` (``{"catalog_book": ("description",)}``) names the table columns no
+    query of the view's GET may fetch: a response that does not render them must not pay
+    for reading them. Its tests measure it (``query_budget(forbid_columns=...)`` with
+    ``never_fetched(key)``), so an over-fetching bundle fails there, at its call site."""
     for method, budget in per_method.items():
         if method not in METHODS:
             raise ValueError(f"query_budgets: {method!r} is not one of {sorted(METHODS)}")
@@ -54,6 +62,9 @@ def query_budgets[V: Callable[..., Any]](**per_method: int) -> Callable[[V], V]:
             if missing:
                 raise ValueError(f"query_budgets: {view.__name__} has no handler for {missing}")
         setattr(view, ATTRIBUTE, MappingProxyType(dict(per_method)))
+        if never_fetches is not None:
+            columns = {table: tuple(names) for table, names in never_fetches.items()}
+            setattr(view, NEVER_FETCHES_ATTRIBUTE, MappingProxyType(columns))
         return view
 
     return declare
@@ -151,6 +162,21 @@ def endpoint_budgets(urlconf: str | None = None) -> BudgetTable:
         for method, budget in endpoint.budgets.items():
             table[f"{method} {endpoint.route}"] = budget
     return table
+
+
+def never_fetched(key: str, urlconf: str | None = None) -> Mapping[str, tuple[str, ...]]:
+    """``never_fetched("GET /api/v2/books")``: the columns the endpoint's view declares it
+    never fetches (``query_budgets(never_fetches=...)``); a KeyError when it declares
+    none, so a test cannot silently check nothing."""
+    wanted = _normalized(key)
+    method = key.partition(" ")[0]
+    for endpoint in endpoints(urlconf):
+        if _normalized(f"{method} {endpoint.route}") == wanted:
+            columns = getattr(_view_of(endpoint.callback), NEVER_FETCHES_ATTRIBUTE, None)
+            if columns is None:
+                break
+            return dict(columns)
+    raise KeyError(f"no never_fetches declared for {key!r}")
 
 
 def budget(key: str, urlconf: str | None = None) -> int:

@@ -50,3 +50,14 @@ def test_a_class_must_serve_each_budgeted_method():
 
     with pytest.raises(ValueError, match=r"OnlyGet has no handler for \['POST'\]"):
         query_budgets(GET=1, POST=2)(OnlyGet)
+
+
+def test_a_view_declares_the_columns_it_never_fetches_next_to_its_budget():
+    from perf.budgets import never_fetched
+
+    columns = never_fetched("GET /api/v2/books")
+    assert columns == {"catalog_book": ("description", "search_document")}
+    # Placeholder names do not matter; a view that declares none is a KeyError, so a test
+    # asking for it cannot check nothing.
+    with pytest.raises(KeyError, match="no never_fetches"):
+        never_fetched("GET /api/v2/books/{id}")
