@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import structlog
@@ -165,7 +166,32 @@ def pg_options(timeouts_ms: dict[str, int]) -> str:
     return " ".join([*limits, DATABASE_URL_PG_OPTIONS]).strip()
 
 
-_options["options"] = pg_options(DB_TIMEOUTS_MS)
+# DATABASE_POOLER=pgbouncer: DATABASE_URL is a PgBouncer in transaction pooling, which
+# hands each transaction to any of its server connections. So: no prepared statements
+# (PgBouncer 1.18, Debian 12's, cannot carry them across server connections; Django's
+# psycopg backend binds client-side and prepares nothing, and prepare_threshold=None keeps
+# it so should server_side_binding ever be switched on), and no libpq `options`
+# (PgBouncer refuses that startup parameter): the limits come from the pool's
+# connect_query (deploy/pgbouncer/pgbouncer.ini). Nothing else of
+# the app holds session state: advisory locks are transaction-scoped
+# (pg_*advisory_xact_lock), the export's cursor and its SET LOCAL live inside its
+# transaction (a server-side cursor WITHOUT HOLD), and PgBouncer itself re-sends the
+# TimeZone Django sets. Migrations and other commands connect to PostgreSQL directly.
+DATABASE_POOLER = os.environ.get("DATABASE_POOLER", "")
+if DATABASE_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured(f"DATABASE_POOLER={DATABASE_POOLER!r}: unset or 'pgbouncer'")
+
+
+def apply_pg_options(options: dict[str, Any], timeouts_ms: dict[str, int]) -> None:
+    """The connection's limits as libpq options; behind PgBouncer, its settings instead."""
+    if DATABASE_POOLER == "pgbouncer":
+        options.pop("options", None)
+        options["prepare_threshold"] = None
+    else:
+        options["options"] = pg_options(timeouts_ms)
+
+
+apply_pg_options(_options, DB_TIMEOUTS_MS)
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -3,7 +3,7 @@
 import os
 
 from shelfwise.settings import *  # noqa: F403
-from shelfwise.settings import DATABASES, DB_TIMEOUTS_MS, pg_options
+from shelfwise.settings import DATABASES, DB_TIMEOUTS_MS, apply_pg_options
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -23,4 +23,4 @@ PERF = {**PERF, "NPLUSONE_MODE": "raise", "FETCH_MODE": "FETCH_RAISE", "LOCK_CHE
 # on their connection, or read them from a process with the real settings; the servers
 # that tests start (gunicorn) use whatever settings module they are given.
 DB_TIMEOUTS_MS = dict.fromkeys(DB_TIMEOUTS_MS, 0)
-DATABASES["default"]["OPTIONS"]["options"] = pg_options(DB_TIMEOUTS_MS)
+apply_pg_options(DATABASES["default"]["OPTIONS"], DB_TIMEOUTS_MS)
