@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 from django.db.models import BigIntegerField, F, QuerySet
 from django.db.models.functions import Coalesce
 
@@ -52,18 +52,26 @@ def book_export_rows(*, tenant: Tenant) -> Iterator[tuple[Any, ...]]:
     Inside a transaction the cursor is a plain one; in autocommit Django would declare it
     WITH HOLD, which makes PostgreSQL materialize the whole result at the first commit.
     Closing the generator early (client gone) rolls the read-only transaction back.
+
+    The database (a read replica, when the request may use one) is chosen now, in the
+    request: the rows are read later, while the response streams.
     """
-    with transaction.atomic():
-        _set_local(settings.DB_EXPORT_TIMEOUTS_MS)
-        yield from _books(tenant).export_rows().iterator(chunk_size=EXPORT_CHUNK_SIZE)
+    return _export_rows(tenant, router.db_for_read(Book) or DEFAULT_DB_ALIAS)
 
 
-def _set_local(settings_ms: dict[str, int]) -> None:
+def _export_rows(tenant: Tenant, alias: str) -> Iterator[tuple[Any, ...]]:
+    with transaction.atomic(using=alias):
+        _set_local(settings.DB_EXPORT_TIMEOUTS_MS, alias)
+        books = _books(tenant).using(alias).export_rows()
+        yield from books.iterator(chunk_size=EXPORT_CHUNK_SIZE)
+
+
+def _set_local(settings_ms: dict[str, int], alias: str = DEFAULT_DB_ALIAS) -> None:
     """SET LOCAL: for the current transaction only (safe under PgBouncer's transaction
     pooling), raising the connection's request limits for one long read."""
     calls = ", ".join(["set_config(%s, %s, true)"] * len(settings_ms))
     params = [item for name, ms in settings_ms.items() for item in (name, str(ms))]
-    with connection.cursor() as cursor:
+    with connections[alias].cursor() as cursor:
         cursor.execute(f"SELECT {calls}", params)
 
 

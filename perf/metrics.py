@@ -17,6 +17,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -60,6 +61,11 @@ RESPONSES = Counter(
     f"{_PREFIX}_http_responses",
     "Responses by route pattern, method and status class (2xx, 3xx, 4xx, 5xx).",
     ["route", "method", "status"],
+)
+REPLICA_LAG = Gauge(
+    f"{_PREFIX}_db_replica_lag_seconds",
+    "The read replica's replay lag at the last check (NaN: it did not answer).",
+    multiprocess_mode="max",
 )
 N_PLUS_ONE = Counter(
     f"{_PREFIX}_n_plus_one",
@@ -109,6 +115,10 @@ def observe_request(
         QUERY_COUNT_LEVEL.labels(route, method, level).inc()
         if level != "warn":
             HIGH_QUERY_COUNT.labels(route, method).inc()
+
+
+def set_replica_lag(seconds: float | None) -> None:
+    REPLICA_LAG.set(float("nan") if seconds is None else seconds)
 
 
 def record_n_plus_one(labels: dict[str, str], n: int) -> None:

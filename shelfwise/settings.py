@@ -193,6 +193,39 @@ def apply_pg_options(options: dict[str, Any], timeouts_ms: dict[str, int]) -> No
 
 apply_pg_options(_options, DB_TIMEOUTS_MS)
 DATABASES = {"default": _default_db}
+
+# DATABASE_REPLICA_URL: a streaming replica for the catalog's reads (shelfwise/db/replica.py):
+# the routes below read it, except right after their tenant wrote (REPLICA_PIN_SECONDS
+# on the primary: read-your-writes) and while it lags more than REPLICA_MAX_LAG_SECONDS
+# or does not answer (then the primary serves; /api/v2/ready and a metric show its lag).
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+REPLICA_PIN_SECONDS = _env_int("REPLICA_PIN_SECONDS", 5)
+REPLICA_MAX_LAG_SECONDS = _env_int("REPLICA_MAX_LAG_SECONDS", 5)
+REPLICA_CHECK_SECONDS = _env_int("REPLICA_CHECK_SECONDS", 1)
+REPLICA_READ_ROUTES = [
+    "GET /api/v2/books",
+    "GET /api/v2/books/{book_id}",
+    "GET /api/v2/books/search",
+    "GET /api/v2/books/export",
+    "GET /api/v2/authors",
+    "GET /api/v2/authors/{author_id}",
+    "GET /api/v2/publishers",
+    "GET /api/v2/publishers/{publisher_id}",
+]
+if DATABASE_REPLICA_URL:
+    try:
+        _replica_db = dj_database_url.parse(
+            DATABASE_REPLICA_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URL: {exc}") from None
+    _replica_options = _replica_db.setdefault("OPTIONS", {})
+    _replica_options["connect_timeout"] = DB_CONNECT_TIMEOUT_S
+    apply_pg_options(_replica_options, DB_TIMEOUTS_MS)
+    # Tests read the replica's alias from the primary's database.
+    _replica_db["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica_db
+    DATABASE_ROUTERS = ["shelfwise.db.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Applications ----------------------------------------------------------------------
@@ -253,6 +286,8 @@ MIDDLEWARE = [
     "shelfwise.middleware.DatabaseUnavailableMiddleware",
     *(["silk.middleware.SilkyMiddleware"] if SILK_ENABLED else []),
     "perf.middleware.QueryCountMiddleware",
+    # Marks the catalog's reads for the replica; pins a tenant to the primary after writes.
+    *(["shelfwise.db.replica.ReplicaMiddleware"] if DATABASE_REPLICA_URL else []),
     "shelfwise.middleware.RequireContentLengthMiddleware",
     "shelfwise.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -6,6 +6,7 @@ from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, JsonResponse
 
 from perf.budgets import query_budgets
+from shelfwise.db import replica
 
 
 @query_budgets(GET=0)
@@ -23,7 +24,13 @@ def ready(request: HttpRequest) -> JsonResponse:
             cursor.fetchone()
     except DatabaseError as exc:
         return JsonResponse({"status": "unavailable", "database": type(exc).__name__}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    body: dict[str, object] = {"status": "ok", "database": "ok"}
+    if replica.configured():
+        # Not a readiness condition: a replica that is down or behind is skipped.
+        health = replica.replica_health(force=True)
+        body["replica"] = "ok" if health.usable else (health.error or "lagging")
+        body["replica_lag_seconds"] = health.lag_seconds
+    return JsonResponse(body)
 
 
 def no_page_of_its_own(request: HttpRequest, content_type_id: str, object_id: str) -> None:
