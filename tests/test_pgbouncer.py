@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -54,11 +55,12 @@ def _target() -> tuple[str, str, str, str]:
     return host, port, unquote(url.username or "postgres"), url.path.lstrip("/")
 
 
-@pytest.fixture(scope="module")
-def pgbouncer(django_db_setup) -> Iterator[tuple[int, str, str]]:
-    """PgBouncer on a free loopback port, with deploy/'s pool settings, in front of this
-    test run's database. It refuses to run as root: as root, it runs as nobody."""
-    host, port, user, dbname = _target()
+@contextmanager
+def running_pgbouncer(host: str, port: str, user: str, dbname: str) -> Iterator[int]:
+    """PgBouncer on a free loopback port, with deploy/'s pool settings, in front of
+    ``dbname`` at ``host:port``; yields its port. It refuses to run as root: as root, it
+    runs as nobody."""
+    assert PGBOUNCER is not None
     deployed = configparser.ConfigParser(interpolation=None)
     deployed.read(DEPLOY_INI)
     pool = deployed["databases"]["shelfwise"]
@@ -104,11 +106,19 @@ def pgbouncer(django_db_setup) -> Iterator[tuple[int, str, str]]:
                     log = folder / "pgbouncer.log"
                     raise RuntimeError(log.read_text() if log.exists() else "no log") from None
                 time.sleep(0.2)
-        yield listen, user, dbname
+        yield listen
     finally:
         process.terminate()
         process.wait(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pgbouncer(django_db_setup) -> Iterator[tuple[int, str, str]]:
+    """PgBouncer in front of this test run's database."""
+    host, port, user, dbname = _target()
+    with running_pgbouncer(host, port, user, dbname) as listen:
+        yield listen, user, dbname
 
 
 @pytest.fixture(scope="module")
