@@ -52,6 +52,11 @@ class PerfSettings:
     METRICS_TOKEN: str = ""
     # Dotted path of a callable(request) -> str giving a bounded tier label, or "".
     TIER_RESOLVER: str = ""
+    # Dotted paths of callables(request, perf.middleware.RequestSummary) that
+    # QueryCountMiddleware calls once per request, after counting its queries and before
+    # its body is sent: a tracer puts the figures on the request's span, say. Empty (the
+    # default), the middleware does no work for them.
+    REQUEST_HOOKS: tuple[str, ...] = ()
 
 
 _KNOWN = {f.name for f in fields(PerfSettings)}
@@ -76,7 +81,12 @@ def perf_settings() -> PerfSettings:
         unknown = set(raw) - _KNOWN
         if unknown:
             raise ValueError(f"unknown PERF settings: {', '.join(sorted(unknown))}")
-        for key in ("PROJECT_ROOTS", "IGNORED_TABLE_PREFIXES", "CALLSITE_SKIP_MODULES"):
+        for key in (
+            "PROJECT_ROOTS",
+            "IGNORED_TABLE_PREFIXES",
+            "CALLSITE_SKIP_MODULES",
+            "REQUEST_HOOKS",
+        ):
             if key in raw:
                 raw[key] = tuple(raw[key])
         if raw.get("FETCH_MODE", "FETCH_ONE") not in ("FETCH_ONE", "FETCH_PEERS", "FETCH_RAISE"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 
 import structlog
@@ -30,8 +31,45 @@ def _tier_resolver(path: str) -> Callable[[HttpRequest], str] | None:
     return import_string(path) if path else None
 
 
+@dataclass(frozen=True)
+class RequestSummary:
+    """What perf measured of a request, handed to each ``PERF["REQUEST_HOOKS"]`` entry.
+
+    The figures of ``X-Query-Count`` / ``X-Query-Time-Ms``: for a streaming response, the
+    queries before its body (the hooks run when the headers go).
+    """
+
+    route: str
+    method: str
+    tier: str
+    status: int
+    queries: int
+    sql_ms: float
+
+
+RequestHook = Callable[[HttpRequest, RequestSummary], None]
+
+
+@lru_cache(maxsize=4)
+def _request_hooks(paths: tuple[str, ...]) -> tuple[RequestHook, ...]:
+    return tuple(import_string(path) for path in paths)
+
+
 # Metric labels stay bounded: any other method a client invents counts as "other".
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _request_tier(request: HttpRequest, path: str) -> str:
+    resolver = _tier_resolver(path)
+    # The resolver may query (once per tenant and TTL): not the request's queries, and
+    # no N+1 for a test that makes requests for several tenants.
+    with allow_repeats("tier lookup, cached per tenant"):
+        try:
+            return resolver(request) if resolver else "none"
+        except DatabaseError:
+            # The database failed the request already (or fails now): the label must not
+            # turn the request's own answer (a 503, say) into a 500.
+            return "unknown"
 
 
 class QueryCountMiddleware:
@@ -57,6 +95,17 @@ class QueryCountMiddleware:
             response["X-Query-Count"] = str(recording.count)
             response["X-Query-Time-Ms"] = f"{recording.time_ms():.2f}"
             response["X-App-CPU-Ms"] = f"{cpu * 1000:.2f}"
+        if conf.REQUEST_HOOKS:
+            summary = RequestSummary(
+                route=route_label(request),
+                method=request.method if request.method in _METHODS else "other",
+                tier=_request_tier(request, conf.TIER_RESOLVER),
+                status=response.status_code,
+                queries=recording.count,
+                sql_ms=recording.time_ms(),
+            )
+            for hook in _request_hooks(conf.REQUEST_HOOKS):
+                hook(request, summary)
         if response.streaming:
             # The body's queries run while it is sent: keep recording until it is done,
             # then warn, count and check for N+1s over the whole request.
@@ -131,20 +180,10 @@ class QueryCountMiddleware:
                 top_statements=[{"count": n, "shape": s[:300]} for s, n in top],
             )
         if conf.METRICS:
-            resolver = _tier_resolver(conf.TIER_RESOLVER)
-            # The resolver may query (once per tenant and TTL): not the request's queries,
-            # and no N+1 for a test that makes requests for several tenants.
-            with allow_repeats("tier lookup, cached per tenant"):
-                try:
-                    tier = resolver(request) if resolver else "none"
-                except DatabaseError:
-                    # The database failed the request already (or fails now): the label
-                    # must not turn the request's own answer (a 503, say) into a 500.
-                    tier = "unknown"
             metrics.observe_request(
                 route=route,
                 method=method,
-                tier=tier,
+                tier=_request_tier(request, conf.TIER_RESOLVER),
                 seconds=elapsed,
                 app_cpu_seconds=cpu,
                 queries=count,

@@ -1,4 +1,7 @@
+import sys
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ShelfwiseConfig(AppConfig):
@@ -15,3 +18,16 @@ class ShelfwiseConfig(AppConfig):
 
         connection_created.connect(outage.connection_created, dispatch_uid="shelfwise.outage")
         got_request_exception.connect(remember_database_error, dispatch_uid="shelfwise.outage")
+        if settings.TRACING["ENABLED"]:
+            _set_up_tracing()
+
+
+def _set_up_tracing() -> None:
+    from shelfwise import tracing
+
+    tracing.instrument()
+    # Under gunicorn, each worker starts its own provider after the fork
+    # (gunicorn.conf.py's post_worker_init); any other process (runserver, a command)
+    # starts it now.
+    if "gunicorn.arbiter" not in sys.modules:
+        tracing.start()

@@ -102,7 +102,31 @@ def post_worker_init(worker):
     with contextlib.suppress(Exception):
         connection.ensure_connection()
     connection.close()
+    if _tracing_enabled():
+        # The tracer provider's export thread must start in the worker, after the fork
+        # (shelfwise/tracing.py); the app load already instrumented Django and psycopg.
+        from shelfwise import tracing
+
+        tracing.start()
     _freeze_startup_objects()
+
+
+def worker_exit(server, worker):
+    """Export the spans still queued before the worker goes."""
+    if _tracing_enabled():
+        from shelfwise import tracing
+
+        tracing.shutdown()
+
+
+def _tracing_enabled():
+    from django.apps import apps
+
+    if not apps.ready:  # bench --race's twin, under this config too, is no Django app
+        return False
+    from django.conf import settings
+
+    return settings.TRACING["ENABLED"]
 
 
 def _freeze_startup_objects():

@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +256,47 @@ INSTALLED_APPS = [
     "silk",
 ]
 
+# --- Traces (OpenTelemetry, shelfwise/tracing.py) ----------------------------------------
+# Off unless the standard OTEL_* variables ask for traces: OTEL_TRACES_EXPORTER names
+# exporters (otlp, console; "none" is off), or an OTLP endpoint is set, or
+# OTEL_SDK_DISABLED=false; OTEL_SDK_DISABLED=true always wins. Off, no OpenTelemetry
+# module is even imported. On, the SDK reads its other standard variables itself, as its
+# docs specify (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_*,
+# OTEL_TRACES_SAMPLER, OTEL_BSP_*): they are the SDK's configuration, not ShelfWise's.
+TRACE_EXPORTER_NAMES = ("otlp", "console")
+
+
+def tracing_config(environ: Mapping[str, str]) -> dict[str, Any]:
+    disabled = environ.get("OTEL_SDK_DISABLED", "").strip().lower()
+    named = [n.strip().lower() for n in environ.get("OTEL_TRACES_EXPORTER", "").split(",")]
+    named = [n for n in named if n]
+    exporters = [n for n in named if n != "none"]
+    if disabled == "true" or (named and not exporters):
+        enabled = False
+    else:
+        enabled = bool(
+            exporters
+            or disabled == "false"
+            or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        )
+    unknown = sorted(set(exporters) - set(TRACE_EXPORTER_NAMES))
+    if enabled and unknown:
+        raise ImproperlyConfigured(
+            f"OTEL_TRACES_EXPORTER: {', '.join(unknown)} is not installed; "
+            f"use {', '.join(TRACE_EXPORTER_NAMES)} or none"
+        )
+    return {
+        "ENABLED": enabled,
+        # otlp, the spec's default, when the SDK is on and no exporter is named.
+        "EXPORTERS": tuple(exporters or ["otlp"]),
+        # service.name unless OTEL_SERVICE_NAME (or OTEL_RESOURCE_ATTRIBUTES) names another.
+        "DEFAULT_SERVICE_NAME": "shelfwise",
+    }
+
+
+TRACING = tracing_config(os.environ)
+
 # --- Profiling (perf/) -------------------------------------------------------------------
 
 SILK_ENABLED = _env_bool("SILK_ENABLED", SHELFWISE_ENV == "staging")
@@ -273,6 +315,9 @@ PERF = {
     "METRICS_PUBLIC": _env_bool("METRICS_PUBLIC", not IS_PROD),
     "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
     "TIER_RESOLVER": "catalog.tiers.request_tier",
+    # Traced requests carry perf's route, tier, query count and SQL time (only when on:
+    # off, the middleware does not even look for a hook).
+    "REQUEST_HOOKS": ["shelfwise.tracing.annotate_request_span"] if TRACING["ENABLED"] else [],
     "METRICS_PREFIX": "shelfwise",
     "PROJECT_ROOTS": [str(BASE_DIR)],
 }

@@ -16,6 +16,11 @@ DATABASES["default"]["TEST"] = {"NAME": f"test_shelfwise_{os.getpid()}"}
 # LOCK_CHECK: every call of a write service checks the locks it declares (perf.locks).
 PERF = {**PERF, "NPLUSONE_MODE": "raise", "FETCH_MODE": "FETCH_RAISE", "LOCK_CHECK": True}  # noqa: F405
 
+# No traces from a shell's OTEL_* variables: a test that traces installs its own
+# in-memory exporter (tests/test_tracing.py), and nothing leaves the machine.
+TRACING = {**TRACING, "ENABLED": False}  # noqa: F405
+PERF["REQUEST_HOOKS"] = []
+
 # The test process is a harness, not a server: its own connections carry no time limits.
 # With the request limits, a loaded machine failed tests that had nothing to do with them
 # (a fixture's bulk UPDATE ran past 5 s; a test's transaction sat idle past 10 s while
