@@ -17,15 +17,13 @@ from rest_framework.throttling import UserRateThrottle
 logger = structlog.get_logger("shelfwise.throttling")
 
 
-def _cache_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from redis.exceptions import RedisError
-    except ImportError:  # no Redis client installed: the in-memory cache cannot fail so
-        return (ConnectionError, TimeoutError)
-    return (RedisError, ConnectionError, TimeoutError)
-
-
-_CACHE_ERRORS = _cache_errors()
+def _is_cache_failure(exc: BaseException) -> bool:
+    """An error of the cache's backend: the network's, or redis-py's own (told by its
+    module, so that this module never imports redis, which imports OpenTelemetry when
+    installed)."""
+    return isinstance(exc, ConnectionError | TimeoutError) or type(exc).__module__.startswith(
+        "redis."
+    )
 
 
 class TenantUserRateThrottle(UserRateThrottle):
@@ -41,7 +39,9 @@ class TenantUserRateThrottle(UserRateThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         try:
             return bool(super().allow_request(request, view))
-        except _CACHE_ERRORS as exc:
+        except Exception as exc:
+            if not _is_cache_failure(exc):
+                raise
             logger.warning("throttle_cache_unavailable", error=repr(exc)[:200])
             return True
 
