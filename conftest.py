@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -62,3 +63,23 @@ def django_db_setup(django_db_setup, django_db_blocker):
             pid = name.removeprefix("test_shelfwise_")
             if pid.isdigit() and not psutil.pid_exists(int(pid)):
                 cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture(scope="session")
+def migrated_cluster():
+    """A PostgreSQL primary and its streaming replica on loopback, migrated once for every
+    test that needs them (tests/test_replica.py's and tests/test_cluster.py's). A test
+    that stops the replica starts it again."""
+    from tests.test_replica import Cluster, _manage
+
+    folder = Path(tempfile.mkdtemp(prefix="shelfwise-replica-"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    made = Cluster(folder)
+    try:
+        made.start()
+        _manage(made, "migrate", "--no-input")  # the migration job: straight to PostgreSQL
+        yield made
+    finally:
+        made.stop()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -77,17 +76,10 @@ def _haproxy_config(listen: int, node_ports: list[int]) -> str:
 
 
 @pytest.fixture(scope="module")
-def topology(tmp_path_factory) -> Iterator[Topology]:
-    folder = Path(tempfile.mkdtemp(prefix="shelfwise-cluster-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
+def topology(migrated_cluster: Cluster, tmp_path_factory) -> Iterator[Topology]:
+    cluster = migrated_cluster
     logs = tmp_path_factory.mktemp("cluster")
-    cluster = Cluster(folder)
     with ExitStack() as stack:
-        stack.callback(shutil.rmtree, folder, ignore_errors=True)
-        stack.callback(cluster.stop)
-        cluster.start()
-        _manage(cluster, "migrate", "--no-input")  # the migration job: straight to PostgreSQL
         pooler = stack.enter_context(
             running_pgbouncer("127.0.0.1", str(cluster.primary_port), "postgres", "shelfwise")
         )
@@ -259,7 +251,10 @@ def test_the_replica_stopped_mid_load_fails_no_request(topology):
             preexec_fn=_postgres_user(),
         )  # fmt: skip
 
-    gets, orders = _load(topology, token, book_id, 6, stop_replica)
+    try:
+        gets, orders = _load(topology, token, book_id, 6, stop_replica)
+    finally:
+        topology.cluster.ctl(topology.cluster.folder / "replica", "start")
     assert gets and set(gets) == {200}, sorted(set(gets))
     assert set(orders.values()) <= {200, 201}, orders
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -121,25 +119,15 @@ def _manage(cluster: Cluster, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    folder = Path(tempfile.mkdtemp(prefix="shelfwise-replica-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    made = Cluster(folder)
-    try:
-        made.start()
-        _manage(made, "migrate", "--no-input")
-        _manage(
-            made,
-            "shell",
-            "-c",
-            "from tenants.models import Tenant; [Tenant.objects.create("
-            "slug=s, name=s) for s in ('corner-books', 'riverside-reads', 'harbor-lights')]",
-        )
-        yield made
-    finally:
-        made.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+def cluster(migrated_cluster: Cluster) -> Cluster:
+    _manage(
+        migrated_cluster,
+        "shell",
+        "-c",
+        "from tenants.models import Tenant; [Tenant.objects.create("
+        "slug=s, name=s) for s in ('corner-books', 'riverside-reads', 'harbor-lights')]",
+    )
+    return migrated_cluster
 
 
 def _app(cluster: Cluster, log: Path, max_lag_s: int) -> ServerProcess:
@@ -262,6 +250,9 @@ def test_a_lagging_then_stopped_replica_is_skipped_not_fatal(cluster, tmp_path):
         finally:
             cluster.sql(cluster.replica_port, "SELECT pg_wal_replay_resume()")
         cluster.ctl(cluster.folder / "replica", "stop")
-        assert [_count(base, token) for _ in range(3)] == [1, 1, 1]
-        status, ready = _call(base, token, "/api/v2/ready")
-        assert status == 200 and ready["replica"] not in ("ok", "lagging"), ready
+        try:
+            assert [_count(base, token) for _ in range(3)] == [1, 1, 1]
+            status, ready = _call(base, token, "/api/v2/ready")
+            assert status == 200 and ready["replica"] not in ("ok", "lagging"), ready
+        finally:
+            cluster.ctl(cluster.folder / "replica", "start")
