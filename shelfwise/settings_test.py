@@ -24,3 +24,7 @@ PERF = {**PERF, "NPLUSONE_MODE": "raise", "FETCH_MODE": "FETCH_RAISE", "LOCK_CHE
 # that tests start (gunicorn) use whatever settings module they are given.
 DB_TIMEOUTS_MS = dict.fromkeys(DB_TIMEOUTS_MS, 0)
 DATABASES["default"]["OPTIONS"]["options"] = pg_options(DB_TIMEOUTS_MS)
+
+# No test calls an outside service: the book-metadata service is off unless a test points
+# it at its own server on 127.0.0.1 (tests/metadata_server.py), whatever the shell sets.
+BOOK_METADATA = {**BOOK_METADATA, "URL": ""}  # noqa: F405
