@@ -37,19 +37,14 @@ BOOK_ORDERINGS = {
 }
 # A book's own columns on a catalog row (no description or search document).
 BOOK_ROW_COLUMNS = ("id", "title", "isbn", "price", "stock", "published_on")
+# The book-metadata service's fields (catalog.services.enrichment writes them).
+BOOK_METADATA_FIELDS = ("cover_url", "page_count", "subjects", "metadata_checked_at")
 # What a catalog row never fetches: the heavy text columns (a description is up to a few
-# kilobytes, the search document more) and the book-metadata service's fields (up to 20
+# kilobytes, the search document more) and the metadata service's fields (up to 20
 # subjects), which the list, cursor and search pages do not render; the detail does.
 # Their tests state it (query_budget(forbid_columns=...)).
 BOOK_ROW_NEVER_FETCHES = {
-    "catalog_book": (
-        "description",
-        "search_document",
-        "cover_url",
-        "page_count",
-        "subjects",
-        "metadata_checked_at",
-    )
+    "catalog_book": ("description", "search_document", *BOOK_METADATA_FIELDS),
 }
 BOOK_LIST_FIELDS = (
     *BOOK_ROW_COLUMNS,
