@@ -49,7 +49,7 @@ def _no_open_transaction() -> None:
     """Waiting on the network inside a transaction would hold its row locks (and a
     pooled database connection) for as long as the service takes. The check Django's
     ``atomic(durable=True)`` makes: blocks opened by a test case do not count."""
-    if any(not block._from_testcase for block in connection.atomic_blocks):
+    if any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks):
         raise RuntimeError("books_metadata_enrich must not run inside a transaction")
 
 
