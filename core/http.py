@@ -46,6 +46,13 @@ class CallFailed(Exception):
         self.reason = reason
 
 
+class NoTimeLeft(CallFailed):
+    """The deadline passed before the first attempt: no verdict on the service."""
+
+    def __init__(self) -> None:
+        super().__init__("deadline")
+
+
 class CircuitOpen(CallFailed):
     def __init__(self) -> None:
         super().__init__("circuit_open")
@@ -178,6 +185,9 @@ class ResilientClient:
             raise CircuitOpen()
         try:
             response = self._get_with_retries(path, deadline=deadline)
+        except NoTimeLeft:
+            self.breaker.release_probe()
+            raise
         except CallFailed:
             self.breaker.failed()
             raise
@@ -198,6 +208,8 @@ class ResilientClient:
                 self._sleep(pause)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                if not attempt:
+                    raise NoTimeLeft()
                 break
             try:
                 response = self._client.get(path, timeout=self._timeout(remaining))

@@ -86,3 +86,29 @@ def test_retries_back_off_with_full_jitter(metadata_server):
     assert all(0 <= pause <= 0.1 * 2**n for n, pause in enumerate(pauses))
     assert len(set(pauses)) == 3  # jittered, not a fixed schedule
     assert metadata_server.connections == 1  # the retries reuse the connection
+
+
+def test_a_call_with_no_time_left_is_no_failure_of_the_service(metadata_server):
+    config = ClientConfig(
+        base_url=metadata_server.url,
+        connect_timeout_s=2,
+        read_timeout_s=2,
+        retries=0,
+        backoff_s=0.1,
+        max_connections=1,
+        keepalive_expiry_s=30,
+        breaker_failures=1,
+        breaker_reset_s=30,
+    )
+    client = ResilientClient(config)
+    try:
+        try:
+            client.get("/isbn/9780000000001.json", deadline=time.monotonic() - 1)
+        except CallFailed as exc:
+            assert exc.reason == "deadline"
+        else:
+            raise AssertionError("a call past its deadline must raise CallFailed")
+        assert client.breaker.state is BreakerState.CLOSED
+    finally:
+        client.close()
+    assert metadata_server.requests == 0
