@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
@@ -92,6 +93,18 @@ class Book(models.Model):
     # Weighted title (A), author name (B), description (C); maintained by
     # catalog.services.book_search_documents_refresh, since it spans the author table.
     search_document = SearchVectorField(null=True, editable=False)
+    # From the book-metadata service (catalog.metadata), written only by
+    # catalog.services.books_metadata_save; NULL until a lookup found them. The detail
+    # shows them, catalog rows do not fetch them (BOOK_ROW_NEVER_FETCHES).
+    # NULL, not "": unknown, like the two fields below (the API says null for all three).
+    cover_url = models.CharField(  # noqa: DJ001
+        max_length=500, null=True, blank=True, editable=False
+    )
+    page_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    subjects = ArrayField(models.CharField(max_length=100), null=True, blank=True, editable=False)
+    # When the service last answered about this book (found or not): manage.py
+    # enrich_books skips these. NULL: never asked, or every attempt failed.
+    metadata_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = BookQuerySet.as_manager()
 

@@ -37,11 +37,16 @@ BOOK_ORDERINGS = {
 }
 # A book's own columns on a catalog row (no description or search document).
 BOOK_ROW_COLUMNS = ("id", "title", "isbn", "price", "stock", "published_on")
+# The book-metadata service's fields (catalog.services.enrichment writes them).
+BOOK_METADATA_FIELDS = ("cover_url", "page_count", "subjects", "metadata_checked_at")
 # What a catalog row never fetches: the heavy text columns (a description is up to a few
-# kilobytes, the search document more), which the list, cursor and search pages do not
-# render. Their views declare it (query_budgets(never_fetches=...)) and their tests
-# measure it (query_budget(forbid_columns=never_fetched(...))).
-BOOK_ROW_NEVER_FETCHES = {"catalog_book": ("description", "search_document")}
+# kilobytes, the search document more) and the metadata service's fields (up to 20
+# subjects), which the list, cursor and search pages do not render; the detail does.
+# Their views declare it (query_budgets(never_fetches=...)) and their tests measure it
+# (query_budget(forbid_columns=never_fetched(...))).
+BOOK_ROW_NEVER_FETCHES = {
+    "catalog_book": ("description", "search_document", *BOOK_METADATA_FIELDS),
+}
 BOOK_LIST_FIELDS = (
     *BOOK_ROW_COLUMNS,
     "author__id",

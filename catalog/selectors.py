@@ -46,6 +46,27 @@ def book_search(*, tenant: Tenant, text: str) -> BookQuerySet:
     return _book_rows().for_tenant(tenant).matching(text)
 
 
+def books_to_enrich(
+    *, tenant: Tenant, after_id: uuid.UUID | None, limit: int, recheck: bool = False
+) -> dict[str, uuid.UUID]:
+    """The next ``limit`` books (ISBN to id) in id order after ``after_id`` that the
+    book-metadata service has not answered about yet (all of them with ``recheck``): one
+    batch of ``manage.py enrich_books``."""
+    books = _books(tenant).order_by("pk")
+    if not recheck:
+        books = books.filter(metadata_checked_at__isnull=True)
+    if after_id is not None:
+        books = books.filter(pk__gt=after_id)
+    return dict(books.values_list("isbn", "pk")[:limit])
+
+
+def books_to_enrich_count(*, tenant: Tenant, recheck: bool = False) -> int:
+    books = _books(tenant)
+    if not recheck:
+        books = books.filter(metadata_checked_at__isnull=True)
+    return books.count()
+
+
 def book_export_rows(*, tenant: Tenant) -> Iterator[tuple[Any, ...]]:
     """The tenant's catalog as tuples, from a server-side cursor in flat memory.
 

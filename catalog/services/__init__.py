@@ -5,6 +5,7 @@ so callers import ``catalog.services`` whatever module holds a service.
 - ``bulk_import``: the onboarding import, upsert by ISBN;
 - ``bulk_edits``: the operators' reprice and restock;
 - ``stock``: the stock that orders take and cancellations put back;
+- ``enrichment``: cover, page count and subjects from the book-metadata service;
 - ``search_documents``: the full-text document every write above keeps in step;
 - ``errors``: what they raise.
 """
@@ -23,6 +24,11 @@ from catalog.services.bulk_import import (
     BookImportResult,
     BookImportRow,
     books_bulk_upsert,
+)
+from catalog.services.enrichment import (
+    BookEnrichmentReport,
+    books_metadata_enrich,
+    books_metadata_save,
 )
 from catalog.services.errors import (
     BookInUseError,
@@ -45,6 +51,7 @@ __all__ = [
     "REPRICE_PERCENT_MAX",
     "REPRICE_PERCENT_MIN",
     "RESTOCK_MAX",
+    "BookEnrichmentReport",
     "BookImportOutcome",
     "BookImportResult",
     "BookImportRow",
@@ -64,6 +71,8 @@ __all__ = [
     "book_update",
     "books_bulk_upsert",
     "books_lock",
+    "books_metadata_enrich",
+    "books_metadata_save",
     "books_reprice",
     "books_restock",
 ]
