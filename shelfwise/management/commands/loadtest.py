@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import platform
 import signal
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,12 +20,19 @@ from perf.loadtest.report import format_table
 from perf.loadtest.runner import LocustRun, Scenario, ServerProcess, free_port
 from perf.loadtest.stats import RunStats, load_samples, summarize
 from shelfwise import loadtest_data
+from shelfwise.bench_race import HANDICAP_APP, SHELFWISE_APP
 from shelfwise.db.urls import current_database_url
 from shelfwise.serving import gunicorn_command, health_url
 
 ROOT = Path(settings.BASE_DIR)
 LOCUSTFILE = ROOT / "locust" / "locustfile.py"
 BULK_IMPORT = ROOT / "locust" / "bulk_import.py"
+# Committed baselines (how each was made: the README beside them).
+BASELINES = ROOT / "shelfwise" / "loadtest_baselines"
+# The in-run reference every locust user also requests: one SELECT 1 through gunicorn,
+# the middleware and a database round trip. Every endpoint's p99 is stored and gated
+# divided by its median (docs/performance.md: how it was chosen).
+REFERENCE = "GET /api/v2/ready"
 
 SCENARIOS = {
     s.name: s
@@ -70,6 +80,13 @@ class Command(BaseCommand):
             "default: start gunicorn on a free loopback port and stop it afterwards",
         )
         parser.add_argument("--workers", type=int, help="gunicorn workers when started here")
+        parser.add_argument(
+            "--handicap",
+            metavar="PATH=FACTOR",
+            help="test the gate: the gunicorn started here makes each request for PATH (any "
+            "query string) cost FACTOR times its own CPU (perf/bench/handicap.py), "
+            "e.g. /api/v2/books=2",
+        )
         parser.add_argument(
             "--processes",
             type=int,
@@ -205,7 +222,9 @@ class Command(BaseCommand):
             warmup_s=scenario.effective_warmup_s,
             rounds=scenario.rounds,
             meta={"host": options["host"] or "gunicorn (started here)", "started_at": stamp,
-                  "processes": options["processes"]},
+                  "processes": options["processes"], "workers": options["workers"],
+                  "handicap": options["handicap"], "machine": _machine()},
+            reference=REFERENCE,
         )  # fmt: skip
         stats.save(out / "stats.json")
         self.stdout.write("")
@@ -225,15 +244,18 @@ class Command(BaseCommand):
             return LocustRun(host=options["host"].rstrip("/"), **run_args).run()
         port = free_port()
         host = f"http://127.0.0.1:{port}"
-        with self._server(port, options["workers"], out):
+        with self._server(port, options["workers"], out, _handicapped_app(options["handicap"])):
             self.stdout.write(f"Server: gunicorn on {host} (log: {out / 'server.log'})")
             self.stdout.flush()
             return LocustRun(host=host, **run_args).run()
 
-    def _server(self, port: int, workers: int | None, out: Path) -> ServerProcess:
+    def _server(
+        self, port: int, workers: int | None, out: Path, app: str | None = None
+    ) -> ServerProcess:
         argv, env = gunicorn_command(
             bind=f"127.0.0.1:{port}",
             workers=workers,
+            app=app,
             database_url=current_database_url(),
             # Measure the app, not the debug machinery (DEBUG keeps every query in memory);
             # the profile (and so X-Query-Count and N+1 detection) stays as configured.
@@ -281,6 +303,38 @@ class Command(BaseCommand):
             f"  {loadtest_data.DATA_ENV}={data_file} .venv/bin/locust -f {files} "
             "--host http://127.0.0.1:8000"
         )
+
+
+def _machine() -> dict[str, Any]:
+    """Where a run was measured: a baseline's numbers mean little without it."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model or platform.processor(),
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+        "platform": platform.platform(),
+    }
+
+
+def _handicapped_app(spec: str | None) -> str | None:
+    """ShelfWise's WSGI app as gunicorn names it, slowed on one path, or None."""
+    if not spec:
+        return None
+    path, _, factor = spec.rpartition("=")
+    try:
+        value = float(factor)
+    except ValueError:
+        value = 0.0
+    if not path.startswith("/") or "?" in path or value < 1:
+        raise CommandError(
+            f"--handicap {spec!r}: expected PATH=FACTOR, e.g. /api/v2/books=2 (FACTOR >= 1)"
+        )
+    return f"{HANDICAP_APP}({SHELFWISE_APP!r}, {value!r}, {path!r})"
 
 
 def _load_stats(path: Path) -> RunStats:
