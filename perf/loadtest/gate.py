@@ -9,6 +9,12 @@
   from reading as a 20% regression on a shared machine. Endpoints with fewer than
   ``min_samples`` measured requests (in either run) are reported, not gated: their p99 is
   their maximum.
+- Normalised: when both runs measured the same reference endpoint (``stats``), the ratio
+  compared is of the normalised p99s (gate p99 / the reference's median in the same run),
+  so a baseline made on another machine, or on this one when it was less busy, still
+  applies: a machine twice as slow doubles both. The noise floor then applies to the
+  excess over what the baseline predicts at this run's speed (baseline normalised p99 x
+  this run's reference median).
 """
 
 from __future__ import annotations
@@ -79,6 +85,17 @@ def check_budgets(current: RunStats, budgets: Mapping[str, int]) -> GateResult:
 def compare(current: RunStats, baseline: RunStats, policy: GatePolicy | None = None) -> GateResult:
     policy = policy or GatePolicy()
     result = GateResult()
+    normalised = bool(
+        current.reference
+        and current.reference == baseline.reference
+        and current.reference_ms
+        and baseline.reference_ms
+    )
+    if baseline.reference and not normalised:
+        result.notes.append(
+            f"baseline is normalised by {baseline.reference}, this run by "
+            f"{current.reference or 'nothing'}: p99 compared in ms"
+        )
     if (current.scenario, current.users) != (baseline.scenario, baseline.users):
         result.notes.append(
             f"baseline is scenario {baseline.scenario} with {baseline.users} users; this run "
@@ -99,10 +116,27 @@ def compare(current: RunStats, baseline: RunStats, policy: GatePolicy | None = N
                 f"{name}: p99 not gated, {measured} measured requests < {policy.min_samples}"
             )
             continue
-        ratio = cur.gate_p99 / base.gate_p99 if base.gate_p99 > 0 else float("inf")
-        change = f"{name} {ms(base.gate_p99)} -> {ms(cur.gate_p99)} ({ratio:.0%} of baseline)"
+        if (
+            normalised
+            and cur.normalised_p99 is not None
+            and base.normalised_p99 is not None
+            and name != current.reference
+        ):
+            expected = base.normalised_p99 * (current.reference_ms or 0.0)
+            ratio = cur.normalised_p99 / base.normalised_p99
+            change = (
+                f"{name} {base.normalised_p99:.1f}x -> {cur.normalised_p99:.1f}x the "
+                f"reference's median ({ratio:.0%} of baseline; {ms(cur.gate_p99)} where the "
+                f"baseline predicts {ms(expected)} at this run's reference "
+                f"{ms(current.reference_ms or 0.0)}, baseline's {ms(baseline.reference_ms or 0.0)})"
+            )
+            excess = cur.gate_p99 - expected
+        else:
+            ratio = cur.gate_p99 / base.gate_p99 if base.gate_p99 > 0 else float("inf")
+            change = f"{name} {ms(base.gate_p99)} -> {ms(cur.gate_p99)} ({ratio:.0%} of baseline)"
+            excess = cur.gate_p99 - base.gate_p99
         if ratio > policy.max_ratio:
-            if cur.gate_p99 - base.gate_p99 > policy.noise_floor_ms:
+            if excess > policy.noise_floor_ms:
                 result.latency[name] = f"p99 regression: {change}"
             else:
                 result.notes.append(

@@ -6,6 +6,12 @@ the whole run; the gate compares ``gate_p99``: the warm-up is dropped, the rest 
 run is cut into ``rounds`` equal time windows, and the median of the rounds' p99 is kept,
 so that one noisy stretch (a neighbour's burst on a shared machine) moves one round,
 not the result.
+
+With a ``reference`` (an endpoint that every run requests, cheap and constant: ShelfWise
+names ``GET /api/v2/ready``), ``reference_ms`` is the median of its measured response
+times and each endpoint's ``normalised_p99`` is its gate p99 divided by it: the endpoint's
+tail in units of "one trivial request through the whole stack on this machine, now".
+A baseline stored that way can be compared across machines and load levels (``gate``).
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ class EndpointStats:
     # The mean X-App-CPU-Ms of successful responses (None without the header). Last and
     # optional, so that stats saved before it (kept baselines) still load.
     mean_app_cpu_ms: float | None = None
+    # gate_p99 / the run's reference_ms (None without a reference).
+    normalised_p99: float | None = None
 
 
 @dataclass
@@ -71,6 +79,9 @@ class RunStats:
     endpoints: dict[str, EndpointStats]
     total: EndpointStats
     meta: dict[str, Any] = field(default_factory=dict)
+    # The reference endpoint and the median of its measured response times, ms.
+    reference: str | None = None
+    reference_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -150,8 +161,10 @@ def summarize(
     warmup_s: float,
     rounds: int,
     meta: dict[str, Any] | None = None,
+    reference: str | None = None,
 ) -> RunStats:
-    """RunStats from the recorder's JSON payload."""
+    """RunStats from the recorder's JSON payload; with ``reference`` (an endpoint name),
+    every endpoint's gate p99 is also given normalised by that endpoint's median."""
     endpoints: dict[str, list[Sample]] = payload.get("endpoints") or {}
     all_rows = [row for rows in endpoints.values() for row in rows]
     if not all_rows:
@@ -162,6 +175,16 @@ def summarize(
     duration = max(stopped - started, 1e-9)
     window = (started + warmup_s, stopped)
     n_rounds = max(1, rounds)
+    per_endpoint = {
+        name: _endpoint(name, rows, duration=duration, window=window, rounds=n_rounds)
+        for name, rows in sorted(endpoints.items())
+    }
+    total = _endpoint(TOTAL, all_rows, duration=duration, window=window, rounds=n_rounds)
+    reference_ms = _reference_ms(endpoints.get(reference or "", []), window)
+    if reference_ms:
+        for stats in [*per_endpoint.values(), total]:
+            if stats.gate_p99 is not None:
+                stats.normalised_p99 = round(stats.gate_p99 / reference_ms, 4)
     return RunStats(
         scenario=scenario,
         users=users,
@@ -170,13 +193,21 @@ def summarize(
         duration_s=round(duration, 3),
         warmup_s=warmup_s,
         rounds=max(1, rounds),
-        endpoints={
-            name: _endpoint(name, rows, duration=duration, window=window, rounds=n_rounds)
-            for name, rows in sorted(endpoints.items())
-        },
-        total=_endpoint(TOTAL, all_rows, duration=duration, window=window, rounds=n_rounds),
+        endpoints=per_endpoint,
+        total=total,
         meta=dict(meta or {}),
+        reference=reference if reference_ms else None,
+        reference_ms=round(reference_ms, 3) if reference_ms else None,
     )
+
+
+def _reference_ms(rows: Sequence[Sample], window: tuple[float, float]) -> float | None:
+    """The median response time of the reference's successful requests after the warm-up
+    (of all its successful requests if none fell after it)."""
+    ok = [float(r[1]) for r in rows if r[3]]
+    measured = [float(r[1]) for r in rows if r[3] and window[0] <= r[0] < window[1]]
+    times = measured or ok
+    return statistics.median(times) if times else None
 
 
 def load_samples(path: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ embedded PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def _steady(ms: float, *, n=600, seconds=60, queries=4, spike_every=0, spike_ms=
     return rows
 
 
-def _stats(endpoints, *, warmup=10.0, rounds=5, seconds=60) -> RunStats:
+def _stats(endpoints, *, warmup=10.0, rounds=5, seconds=60, reference=None) -> RunStats:
     return summarize(
         _payload(endpoints, seconds),
         scenario="normal",
@@ -52,6 +53,7 @@ def _stats(endpoints, *, warmup=10.0, rounds=5, seconds=60) -> RunStats:
         run_time_s=seconds,
         warmup_s=warmup,
         rounds=rounds,
+        reference=reference,
     )
 
 
@@ -200,6 +202,75 @@ def test_gate_does_not_judge_p99_on_a_handful_of_requests():
     result = gate.compare(slow_few, few)
     assert result.passed
     assert any("not gated" in note for note in result.notes)
+
+
+READY = "GET /api/v2/ready"
+
+
+def _machine(speed: float, *, books_ms: float = 40.0) -> RunStats:
+    """A run on a machine `speed` times as slow as the baseline's: every request, the
+    reference too, takes `speed` times as long."""
+    return _stats(
+        {
+            BOOKS: _steady(books_ms * speed),
+            DETAIL: _steady(8.0 * speed),
+            READY: _steady(2.0 * speed, n=200),
+        },
+        reference=READY,
+    )
+
+
+def test_summary_normalises_each_gate_p99_by_the_reference_median():
+    stats = _machine(1.0)
+    assert stats.reference == READY
+    # _steady adds (i % 7) * 0.1 ms: the median of 2.0 .. 2.6 ms is 2.3.
+    assert stats.reference_ms == pytest.approx(2.3)
+    books = stats.endpoints[BOOKS]
+    assert books.normalised_p99 == pytest.approx(books.gate_p99 / 2.3, rel=1e-3)
+    assert RunStats.from_json(stats.to_json()).endpoints[BOOKS].normalised_p99 == (
+        books.normalised_p99
+    )
+    assert _stats({BOOKS: _steady(40.0)}, reference=READY).reference is None  # not requested
+
+
+def test_a_normalised_gate_passes_a_slower_machine_and_fails_one_slower_endpoint():
+    baseline = _machine(1.0)
+    slower_machine = _machine(2.5)
+    in_ms = gate.compare(dataclasses.replace(slower_machine, reference=None), baseline)
+    assert in_ms.latency.keys() == {BOOKS, DETAIL}  # compared in ms: a false alarm
+    policy = gate.GatePolicy(noise_floor_ms=5.0)
+    assert gate.compare(slower_machine, baseline, policy).passed  # normalised: none
+
+    regressed = _machine(2.5, books_ms=80.0)  # books 2x on that slower machine
+    result = gate.compare(regressed, baseline, policy)
+    (message,) = result.latency.values()
+    assert message.startswith(
+        f"p99 regression: {BOOKS} 17.7x -> 37.8x the reference's median (214% of baseline; "
+        "201 ms where the baseline predicts 94 ms at this run's reference 5.3 ms, "
+    )
+    assert message.endswith("baseline's 2.3 ms)")
+
+
+def test_a_normalised_rise_within_the_noise_floor_passes():
+    baseline = _machine(1.0)
+    fast = _stats(  # detail 8 -> 12 ms on the same machine: +50%, but only 4 ms
+        {BOOKS: _steady(40.0), DETAIL: _steady(12.0), READY: _steady(2.0, n=200)},
+        reference=READY,
+    )
+    result = gate.compare(fast, baseline, gate.GatePolicy(noise_floor_ms=5.0))
+    assert result.passed
+    assert any("noise floor" in note for note in result.notes)
+
+
+def test_a_baseline_without_the_reference_is_compared_in_ms():
+    baseline = _stats({BOOKS: _steady(40.0), DETAIL: _steady(8.0)})
+    result = gate.compare(_machine(1.0), baseline)
+    assert result.passed
+    assert not any("normalised" in note for note in result.notes)
+    result = gate.compare(_stats({BOOKS: _steady(40.0), DETAIL: _steady(8.0)}), _machine(1.0))
+    assert "baseline is normalised by GET /api/v2/ready, this run by nothing" in " ".join(
+        result.notes
+    )
 
 
 def test_query_budgets_are_exact():
