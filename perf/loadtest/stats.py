@@ -63,7 +63,10 @@ class EndpointStats:
     # The mean X-App-CPU-Ms of successful responses (None without the header). Last and
     # optional, so that stats saved before it (kept baselines) still load.
     mean_app_cpu_ms: float | None = None
-    # gate_p99 / the run's reference_ms (None without a reference).
+    # The median after the warm-up, and it and gate_p99 divided by the run's reference_ms
+    # (None without a reference).
+    gate_p50: float | None = None
+    normalised_p50: float | None = None
     normalised_p99: float | None = None
 
 
@@ -148,6 +151,7 @@ def _endpoint(
         round_p99=round_p99,
         gate_p99=round(gate_p99, 3) if gate_p99 is not None else None,
         mean_app_cpu_ms=round(statistics.fmean(cpu), 3) if cpu else None,
+        gate_p50=round(statistics.median(float(r[1]) for r in measured), 3) if measured else None,
     )
 
 
@@ -183,6 +187,8 @@ def summarize(
     reference_ms = _reference_ms(endpoints.get(reference or "", []), window)
     if reference_ms:
         for stats in [*per_endpoint.values(), total]:
+            if stats.gate_p50 is not None:
+                stats.normalised_p50 = round(stats.gate_p50 / reference_ms, 4)
             if stats.gate_p99 is not None:
                 stats.normalised_p99 = round(stats.gate_p99 / reference_ms, 4)
     return RunStats(

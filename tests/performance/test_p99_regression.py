@@ -245,10 +245,24 @@ def test_a_normalised_gate_passes_a_slower_machine_and_fails_one_slower_endpoint
     result = gate.compare(regressed, baseline, policy)
     (message,) = result.latency.values()
     assert message.startswith(
-        f"p99 regression: {BOOKS} 17.7x -> 37.8x the reference's median (214% of baseline; "
-        "201 ms where the baseline predicts 94 ms at this run's reference 5.3 ms, "
+        f"p99 regression: {BOOKS} 17.65x -> 37.85x the reference's median (214% of baseline, "
+        "limit 120%; 201 ms where the baseline predicts 94 ms at this run's reference 5.3 ms, "
     )
     assert message.endswith("baseline's 2.3 ms)")
+
+
+def test_a_normalised_gate_can_hold_the_median_too():
+    baseline = _machine(1.0)
+    # Books' median doubles, its tail does not (a CPU regression under a queue-bound tail).
+    rows = _steady(80.0)
+    tail_kept = [(t, 40.6 if i % 20 == 0 else ms_, q, ok) for i, (t, ms_, q, ok) in enumerate(rows)]
+    current = _stats(
+        {BOOKS: tail_kept, DETAIL: _steady(8.0), READY: _steady(2.0, n=200)}, reference=READY
+    )
+    policy = gate.GatePolicy(max_ratio=3.0, median_max_ratio=1.5, noise_floor_ms=5.0)
+    (message,) = gate.compare(current, baseline, policy).latency.values()
+    assert message.startswith(f"median regression: {BOOKS} 17.52x -> 34.91x the reference's")
+    assert gate.compare(current, baseline, gate.GatePolicy(max_ratio=3.0)).passed
 
 
 def test_a_normalised_rise_within_the_noise_floor_passes():
