@@ -7,15 +7,17 @@ run is cut into ``rounds`` equal time windows, and the median of the rounds' p99
 so that one noisy stretch (a neighbour's burst on a shared machine) moves one round,
 not the result.
 
-With a ``reference`` (an endpoint that every run requests, cheap and constant: ShelfWise
-names ``GET /api/v2/ready``), ``reference_ms`` is the median of its measured response
-times and each endpoint's ``normalised_p99`` is its gate p99 divided by it: the endpoint's
-tail in units of "one trivial request through the whole stack on this machine, now".
+With a ``reference`` (an endpoint that every run requests, as typical as possible and
+slow to change: ShelfWise names its detail page), ``reference_ms`` is the median of its
+measured response times, and each endpoint's ``normalised_p50`` and ``normalised_p99`` are
+its median and gate p99 after the warm-up divided by it: the endpoint's latency in units
+of "one typical request on this machine, now".
 A baseline stored that way can be compared across machines and load levels (``gate``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -205,6 +207,48 @@ def summarize(
         reference=reference if reference_ms else None,
         reference_ms=round(reference_ms, 3) if reference_ms else None,
     )
+
+
+_MEDIAN_FIGURES = ("p50", "p95", "p99", "max", "gate_p50", "gate_p99", "normalised_p50",
+                   "normalised_p99", "mean_app_cpu_ms")  # fmt: skip
+
+
+def median_run(runs: Sequence[RunStats]) -> RunStats:
+    """One baseline from repeated runs of one scenario: per endpoint, the median of each
+    latency figure (one run's figures carry that run's noise into every comparison); the
+    fewest measured requests, so the gate's sample floors stay honest. Query counts are
+    exact: runs that disagree on one are refused, as are runs of different scenarios or
+    references."""
+    first = runs[0]
+    for run in runs[1:]:
+        if (run.scenario, run.users, run.reference) != (
+            first.scenario,
+            first.users,
+            first.reference,
+        ):
+            raise ValueError("the runs differ in scenario, users or reference")
+    merged = dataclasses.replace(first, endpoints={}, meta=dict(first.meta))
+    for name in first.endpoints:
+        all_stats = [run.endpoints[name] for run in runs if name in run.endpoints]
+        if len(all_stats) < len(runs):
+            continue
+        if len({s.queries for s in all_stats}) > 1:
+            raise ValueError(f"{name}: the runs disagree on its query count")
+        merged.endpoints[name] = _median_endpoint(all_stats)
+    merged.total = _median_endpoint([run.total for run in runs])
+    ref = [run.reference_ms for run in runs if run.reference_ms is not None]
+    merged.reference_ms = round(statistics.median(ref), 3) if ref else None
+    merged.meta["median_of"] = [run.meta.get("started_at") for run in runs]
+    return merged
+
+
+def _median_endpoint(all_stats: Sequence[EndpointStats]) -> EndpointStats:
+    merged = dataclasses.replace(all_stats[0], measured=min(s.measured for s in all_stats),
+                                 round_p99=[])  # fmt: skip
+    for figure in _MEDIAN_FIGURES:
+        values = [getattr(s, figure) for s in all_stats if getattr(s, figure) is not None]
+        setattr(merged, figure, round(statistics.median(values), 4) if values else None)
+    return merged
 
 
 def _reference_ms(rows: Sequence[Sample], window: tuple[float, float]) -> float | None:
