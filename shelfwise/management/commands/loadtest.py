@@ -36,12 +36,14 @@ BASELINES = ROOT / "shelfwise" / "bench"
 # and slows like the endpoints it measures; /api/v2/ready, a SELECT 1 at a fifth of the
 # CPU, did not track them on the loaded machine (docs/performance.md, the measurements).
 REFERENCE = "GET /api/v2/books/{id}"
-# The limits for a baseline normalised by REFERENCE, measured on unchanged and
-# deliberately slowed smoke runs under load (docs/performance.md, "The load test's
-# committed baseline"): the widest that never failed unchanged code and still failed
-# every slowed run.
+# The limits for a baseline normalised by REFERENCE, measured with smoke runs on the
+# loaded 2-core machine (docs/performance.md, "The load test's committed baseline"): the
+# catalog page's normalised median reached 1.14x the baseline in 14 unchanged runs and
+# 1.07-1.70x with a 2x CPU catalog page (6 of 8 over 1.2); its p99 (about 60 samples)
+# reached 1.35x unchanged and never told the 2x page apart, so it is held at 2x: a gross
+# tail regression only.
 NORMALISED_GATE = gate.GatePolicy(
-    median_max_ratio=1.5, max_ratio=2.5, min_samples=50, min_median_samples=30, noise_floor_ms=10.0
+    median_max_ratio=1.2, max_ratio=2.0, min_samples=50, min_median_samples=30, noise_floor_ms=10.0
 )
 SMOKE_BASELINE = BASELINES / "loadtest_smoke_baseline.json"
 
