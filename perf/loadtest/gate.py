@@ -9,12 +9,13 @@
   from reading as a 20% regression on a shared machine. Endpoints with fewer than
   ``min_samples`` measured requests (in either run) are reported, not gated: their p99 is
   their maximum.
-- Normalised: when both runs measured the same reference endpoint (``stats``), the ratio
-  compared is of the normalised p99s (gate p99 / the reference's median in the same run),
-  so a baseline made on another machine, or on this one when it was less busy, still
-  applies: a machine twice as slow doubles both. The noise floor then applies to the
-  excess over what the baseline predicts at this run's speed (baseline normalised p99 x
-  this run's reference median).
+- Normalised: when both runs measured the same reference endpoint (``stats``), the ratios
+  compared are of the normalised figures (the median after the warm-up, when the policy
+  sets ``median_max_ratio``, and the gate p99, each divided by the reference's median in
+  the same run), so a baseline made on another machine, or on this one when it was less
+  busy, still applies: a machine twice as slow doubles both. The noise floor then applies
+  to the excess over what the baseline predicts at this run's speed (baseline normalised
+  figure x this run's reference median). The reference itself is not latency-gated.
 """
 
 from __future__ import annotations
