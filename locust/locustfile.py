@@ -4,7 +4,10 @@ Each simulated user belongs to one tenant for its whole life, drawn with the ten
 ``weight`` from the load data (sqrt of the catalog size: big shops busier, not
 proportionally). Tasks: browse 10 (pages 1..10 of 50, never past the tenant's last
 page), view 5, search 2 (terms from real titles), order 1 (1-5 books of 1-3 copies each,
-from books that had plenty of stock); waits of 0.5-2.0 s between tasks. A long run sells
+from books that had plenty of stock), and ready 2 (``GET /api/v2/ready``: one ``SELECT 1``
+through gunicorn, the middleware and a database round trip: the floor under every other
+row of the table, there to read queueing by; docs/performance.md tells why the gate's
+reference is the detail page instead); waits of 0.5-2.0 s between tasks. A long run sells
 books out: a 409 ``out_of_stock`` is then the right answer, not a failure, and the books
 it names as short leave this process's pool; any other status is a failure. Requests are
 named by route so that stats group by endpoint.
@@ -65,6 +68,10 @@ class ShopperUser(FastHttpUser):
     def search(self) -> None:
         term = random.choice(self.tenant["search_terms"])  # noqa: S311
         self._get("/api/v2/books/search", "/api/v2/books/search", q=term)
+
+    @task(2)
+    def ready(self) -> None:
+        self._get("/api/v2/ready", "/api/v2/ready")
 
     @task(1)
     def order(self) -> None:

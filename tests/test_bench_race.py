@@ -181,6 +181,17 @@ def test_the_handicap_spins_as_much_cpu_again_as_the_request_used(monkeypatch):
     assert calls == [TINY_CPU_S]  # another request: not slowed
 
 
+def test_a_handicap_target_without_a_query_slows_that_path_whatever_its_query(monkeypatch):
+    slowed = handicap.handicapped("tests.test_bench_race:tiny_app", 2.0, "/books")
+    calls: list[float] = []
+    monkeypatch.setattr(handicap, "spin", calls.append)  # the app's own spin is recorded too
+
+    for path, query in (("/books", "page=3&limit=50"), ("/books", ""), ("/books/7", "")):
+        list(slowed({"PATH_INFO": path, "QUERY_STRING": query}, lambda status, headers: None))
+    # Each request: the app's own spin; the two for /books: the handicap's after it.
+    assert len(calls) == 5 and calls[-1] == TINY_CPU_S
+
+
 def test_the_handicap_refuses_a_factor_below_one():
     with pytest.raises(ValueError, match="at least 1"):
         handicap.handicapped("tests.test_bench_race:tiny_app", 0.5)

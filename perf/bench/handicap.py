@@ -2,7 +2,8 @@
 
 ``handicapped(app, factor, target)`` wraps a WSGI app (named ``module:attribute``, as
 gunicorn names it) so that each request for ``target`` (path and query string, exactly as
-the race sends it) costs ``factor`` times its own CPU: after the app has produced the
+the race sends it; a target without ``?`` names the path whatever the query string, as a
+load test's pages vary it) costs ``factor`` times its own CPU: after the app has produced the
 body, the thread spins on the CPU for ``factor - 1`` times the thread CPU time that the
 app spent on it. The extra work holds the GIL and uses a core, as a slower serializer or
 an over-fetching query's row building would; a ``sleep`` would cost no CPU and take no
@@ -10,7 +11,8 @@ core from anything else, so on a loaded machine it would not be "2x slower" at a
 
 gunicorn calls the factory from the app string, e.g.
 ``perf.bench.handicap:handicapped('shelfwise.wsgi:application', 2.0, '/api/v2/books?limit=50')``.
-A testing tool only: nothing serves it outside ``bench --race --handicap``.
+A testing tool only: nothing serves it outside ``bench --race --handicap`` and
+``loadtest --handicap``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ def handicapped(app: str, factor: float, target: str = "") -> WsgiApp:
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         query = environ.get("QUERY_STRING", "")
-        path = environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+        path = environ.get("PATH_INFO", "")
+        if "?" in target and query:
+            path += f"?{query}"
         started = time.thread_time()
         response = inner(environ, start_response)
         try:

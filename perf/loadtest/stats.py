@@ -6,10 +6,18 @@ the whole run; the gate compares ``gate_p99``: the warm-up is dropped, the rest 
 run is cut into ``rounds`` equal time windows, and the median of the rounds' p99 is kept,
 so that one noisy stretch (a neighbour's burst on a shared machine) moves one round,
 not the result.
+
+With a ``reference`` (an endpoint that every run requests, as typical as possible and
+slow to change: ShelfWise names its detail page), ``reference_ms`` is the median of its
+measured response times, and each endpoint's ``normalised_p50`` and ``normalised_p99`` are
+its median and gate p99 after the warm-up divided by it: the endpoint's latency in units
+of "one typical request on this machine, now".
+A baseline stored that way can be compared across machines and load levels (``gate``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -57,6 +65,11 @@ class EndpointStats:
     # The mean X-App-CPU-Ms of successful responses (None without the header). Last and
     # optional, so that stats saved before it (kept baselines) still load.
     mean_app_cpu_ms: float | None = None
+    # The median after the warm-up, and it and gate_p99 divided by the run's reference_ms
+    # (None without a reference).
+    gate_p50: float | None = None
+    normalised_p50: float | None = None
+    normalised_p99: float | None = None
 
 
 @dataclass
@@ -71,6 +84,9 @@ class RunStats:
     endpoints: dict[str, EndpointStats]
     total: EndpointStats
     meta: dict[str, Any] = field(default_factory=dict)
+    # The reference endpoint and the median of its measured response times, ms.
+    reference: str | None = None
+    reference_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -137,6 +153,7 @@ def _endpoint(
         round_p99=round_p99,
         gate_p99=round(gate_p99, 3) if gate_p99 is not None else None,
         mean_app_cpu_ms=round(statistics.fmean(cpu), 3) if cpu else None,
+        gate_p50=round(statistics.median(float(r[1]) for r in measured), 3) if measured else None,
     )
 
 
@@ -150,8 +167,10 @@ def summarize(
     warmup_s: float,
     rounds: int,
     meta: dict[str, Any] | None = None,
+    reference: str | None = None,
 ) -> RunStats:
-    """RunStats from the recorder's JSON payload."""
+    """RunStats from the recorder's JSON payload; with ``reference`` (an endpoint name),
+    every endpoint's gate p99 is also given normalised by that endpoint's median."""
     endpoints: dict[str, list[Sample]] = payload.get("endpoints") or {}
     all_rows = [row for rows in endpoints.values() for row in rows]
     if not all_rows:
@@ -162,6 +181,18 @@ def summarize(
     duration = max(stopped - started, 1e-9)
     window = (started + warmup_s, stopped)
     n_rounds = max(1, rounds)
+    per_endpoint = {
+        name: _endpoint(name, rows, duration=duration, window=window, rounds=n_rounds)
+        for name, rows in sorted(endpoints.items())
+    }
+    total = _endpoint(TOTAL, all_rows, duration=duration, window=window, rounds=n_rounds)
+    reference_ms = _reference_ms(endpoints.get(reference or "", []), window)
+    if reference_ms:
+        for stats in [*per_endpoint.values(), total]:
+            if stats.gate_p50 is not None:
+                stats.normalised_p50 = round(stats.gate_p50 / reference_ms, 4)
+            if stats.gate_p99 is not None:
+                stats.normalised_p99 = round(stats.gate_p99 / reference_ms, 4)
     return RunStats(
         scenario=scenario,
         users=users,
@@ -170,13 +201,63 @@ def summarize(
         duration_s=round(duration, 3),
         warmup_s=warmup_s,
         rounds=max(1, rounds),
-        endpoints={
-            name: _endpoint(name, rows, duration=duration, window=window, rounds=n_rounds)
-            for name, rows in sorted(endpoints.items())
-        },
-        total=_endpoint(TOTAL, all_rows, duration=duration, window=window, rounds=n_rounds),
+        endpoints=per_endpoint,
+        total=total,
         meta=dict(meta or {}),
+        reference=reference if reference_ms else None,
+        reference_ms=round(reference_ms, 3) if reference_ms else None,
     )
+
+
+_MEDIAN_FIGURES = ("p50", "p95", "p99", "max", "gate_p50", "gate_p99", "normalised_p50",
+                   "normalised_p99", "mean_app_cpu_ms")  # fmt: skip
+
+
+def median_run(runs: Sequence[RunStats]) -> RunStats:
+    """One baseline from repeated runs of one scenario: per endpoint, the median of each
+    latency figure (one run's figures carry that run's noise into every comparison); the
+    fewest measured requests, so the gate's sample floors stay honest. Query counts are
+    exact: runs that disagree on one are refused, as are runs of different scenarios or
+    references."""
+    first = runs[0]
+    for run in runs[1:]:
+        if (run.scenario, run.users, run.reference) != (
+            first.scenario,
+            first.users,
+            first.reference,
+        ):
+            raise ValueError("the runs differ in scenario, users or reference")
+    merged = dataclasses.replace(first, endpoints={}, meta=dict(first.meta))
+    for name in first.endpoints:
+        all_stats = [run.endpoints[name] for run in runs if name in run.endpoints]
+        if len(all_stats) < len(runs):
+            continue
+        if len({s.queries for s in all_stats}) > 1:
+            raise ValueError(f"{name}: the runs disagree on its query count")
+        merged.endpoints[name] = _median_endpoint(all_stats)
+    merged.total = _median_endpoint([run.total for run in runs])
+    ref = [run.reference_ms for run in runs if run.reference_ms is not None]
+    merged.reference_ms = round(statistics.median(ref), 3) if ref else None
+    merged.meta["median_of"] = [run.meta.get("started_at") for run in runs]
+    return merged
+
+
+def _median_endpoint(all_stats: Sequence[EndpointStats]) -> EndpointStats:
+    merged = dataclasses.replace(all_stats[0], measured=min(s.measured for s in all_stats),
+                                 round_p99=[])  # fmt: skip
+    for figure in _MEDIAN_FIGURES:
+        values = [getattr(s, figure) for s in all_stats if getattr(s, figure) is not None]
+        setattr(merged, figure, round(statistics.median(values), 4) if values else None)
+    return merged
+
+
+def _reference_ms(rows: Sequence[Sample], window: tuple[float, float]) -> float | None:
+    """The median response time of the reference's successful requests after the warm-up
+    (of all its successful requests if none fell after it)."""
+    ok = [float(r[1]) for r in rows if r[3]]
+    measured = [float(r[1]) for r in rows if r[3] and window[0] <= r[0] < window[1]]
+    times = measured or ok
+    return statistics.median(times) if times else None
 
 
 def load_samples(path: Path) -> dict[str, Any]:
