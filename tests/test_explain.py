@@ -45,7 +45,7 @@ def test_every_hot_query_plans_without_findings(seeded):
     assert "No findings in 8 hot queries." in output
     # Planned as served: the statements come from the real paginator and views.
     assert "from: shelfwise/pagination.py" in output
-    assert "from: catalog/selectors.py" in output and "in book_export_rows" in output
+    assert "from: catalog/selectors.py" in output and "in _export_rows" in output
 
 
 def _check_fails(*only: str) -> str:
@@ -91,7 +91,7 @@ def test_an_export_that_needs_a_sort_fails_the_check(seeded, monkeypatch):
     assert "export: Sort sorts 10,000 rows of catalog_book by (" in message
     assert "published_on" in message
     assert "more than a page" in message
-    assert "sent from catalog/selectors.py" in message and "in book_export_rows" in message
+    assert "sent from catalog/selectors.py" in message and "in _export_rows" in message
     assert "Fix: read the rows in that order from an index" in message
 
 
