@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import FrameType
@@ -12,7 +14,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from perf.budgets import endpoint_budgets
-from perf.loadtest import gate
+from perf.conf import perf_settings
+from perf.loadtest import gate, memory
 from perf.loadtest.report import format_table
 from perf.loadtest.runner import LocustRun, Scenario, ServerProcess, free_port
 from perf.loadtest.stats import RunStats, load_samples, summarize
@@ -23,6 +26,14 @@ from shelfwise.serving import gunicorn_command, health_url
 ROOT = Path(settings.BASE_DIR)
 LOCUSTFILE = ROOT / "locust" / "locustfile.py"
 BULK_IMPORT = ROOT / "locust" / "bulk_import.py"
+SOAK = ROOT / "locust" / "soak.py"
+
+# The soak's bound, from the seed's "1 MB/hour" per worker, at the run's own request rate
+# (README, "Soak test"): growth of a worker's USS after the warm-up, median worker.
+SOAK_MAX_MB_PER_HOUR = 1.0
+# The soak's memory is fitted after this share of the run (unless --warmup): the workers'
+# copy-on-write of the master's pages, caches and the allocator's arenas settle first.
+SOAK_WARMUP_SHARE = 0.3
 
 SCENARIOS = {
     s.name: s
@@ -35,6 +46,10 @@ SCENARIOS = {
         # running beside the browsing mix.
         Scenario("onboarding", 50, 10, "15m", (LOCUSTFILE, BULK_IMPORT),
                  "a distributor onboarding: bulk imports beside the browsing mix"),
+        # Leak detection: every endpoint for a long run, each worker's memory sampled.
+        Scenario("soak", 20, 5, "15m", (SOAK,),
+                 "a soak: every endpoint, each worker's memory against its requests",
+                 memory=True),
     )
 }  # fmt: skip
 
@@ -97,6 +112,25 @@ class Command(BaseCommand):
             help="a p99 rise must also exceed this many ms to fail the gate",
         )
         parser.add_argument(
+            "--sample-interval",
+            type=float,
+            default=5.0,
+            help="soak: seconds between samples of each worker's memory (default 5)",
+        )
+        parser.add_argument(
+            "--max-mb-per-hour",
+            type=float,
+            help="soak: fail when the median worker's USS grows faster than this per hour at "
+            f"the run's request rate (default {SOAK_MAX_MB_PER_HOUR:g} without "
+            "--max-mb-per-10k)",
+        )
+        parser.add_argument(
+            "--max-mb-per-10k",
+            type=float,
+            help="soak: fail when the median worker's USS grows more than this per 10,000 "
+            "requests it serves",
+        )
+        parser.add_argument(
             "--revoke-tokens",
             action="store_true",
             help="revoke every live load-test token (left by --prepare-only) and exit",
@@ -131,6 +165,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if scenario.users < 1 or scenario.spawn_rate <= 0 or scenario.rounds < 1:
             raise CommandError("--users, --spawn-rate and --rounds must be positive")
+        if scenario.memory and options["host"]:
+            raise CommandError("a soak samples the workers of a server it starts: no --host")
+        if options["sample_interval"] <= 0:
+            raise CommandError("--sample-interval must be positive")
+        self._memory: memory.MemoryReport | None = None
         if options["revoke_tokens"]:
             n = loadtest_data.revoke_all()
             self.stdout.write(f"Revoked {n} load-test token(s).")
@@ -155,6 +194,9 @@ class Command(BaseCommand):
             folder = out if attempt == 1 else out / f"attempt-{attempt}"
             stats = self._measure(scenario, options, folder, stamp)
             result = self._check(stats, options, baseline)
+            if self._memory is not None:
+                result.problems.extend(self._memory.problems)
+                result.notes.extend(self._memory.notes)
             slow = set(result.latency) if slow is None else slow & set(result.latency)
             if result.problems or not slow or attempt == attempts:
                 break
@@ -180,7 +222,7 @@ class Command(BaseCommand):
             f"Scenario {scenario.name} ({scenario.description}): {scenario.users} users, "
             f"spawn {scenario.spawn_rate:g}/s, {scenario.run_time}; reports in {out}"
         )
-        prepared = loadtest_data.prepare(onboarding=BULK_IMPORT in scenario.locustfiles)
+        prepared = loadtest_data.prepare(onboarding=_uses_onboarding(scenario))
         data_path = out / "load_data.json"
         data_path.write_text(json.dumps(prepared.data, indent=2))
         data_path.chmod(0o600)  # live tokens until the run ends
@@ -210,8 +252,29 @@ class Command(BaseCommand):
         stats.save(out / "stats.json")
         self.stdout.write("")
         self.stdout.write(format_table(stats))
+        if scenario.memory:
+            self._memory = self._memory_verdict(scenario, options, out)
         self.stdout.write(f"\nReports: {out / 'stats.json'}, {out / 'report.html'}")
         return stats
+
+    def _memory_verdict(
+        self, scenario: Scenario, options: dict[str, Any], out: Path
+    ) -> memory.MemoryReport:
+        samples = memory.load_samples(out / "memory_samples.json")
+        warmup = options["warmup"]
+        if warmup is None:
+            warmup = scenario.run_time_s * SOAK_WARMUP_SHARE
+        per_10k, per_hour = options["max_mb_per_10k"], options["max_mb_per_hour"]
+        if per_10k is None and per_hour is None:
+            per_hour = SOAK_MAX_MB_PER_HOUR
+        report = memory.verdict(
+            memory.analyze(samples, warmup_s=warmup, interval_s=options["sample_interval"]),
+            max_mb_per_10k=per_10k,
+            max_mb_per_hour=per_hour,
+        )
+        (out / "memory.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        self.stdout.write("\n" + memory.format_memory(report))
+        return report
 
     def _run(self, scenario: Scenario, options: dict[str, Any], out: Path, data_path: Path) -> int:
         run_args = {
@@ -225,12 +288,38 @@ class Command(BaseCommand):
             return LocustRun(host=options["host"].rstrip("/"), **run_args).run()
         port = free_port()
         host = f"http://127.0.0.1:{port}"
-        with self._server(port, options["workers"], out):
-            self.stdout.write(f"Server: gunicorn on {host} (log: {out / 'server.log'})")
-            self.stdout.flush()
-            return LocustRun(host=host, **run_args).run()
+        if not scenario.memory:
+            with self._server(port, options["workers"], out):
+                self.stdout.write(f"Server: gunicorn on {host} (log: {out / 'server.log'})")
+                self.stdout.flush()
+                return LocustRun(host=host, **run_args).run()
+        # Each worker's requests are read from its own prometheus_client counter file: a
+        # folder of this run's, removed afterwards.
+        metrics_dir = Path(tempfile.mkdtemp(prefix="shelfwise-soak-prom-"))
+        try:
+            server = self._server(port, options["workers"], out, metrics_dir=metrics_dir)
+            with server:
+                self.stdout.write(f"Server: gunicorn on {host} (log: {out / 'server.log'})")
+                self.stdout.flush()
+                assert server.process is not None
+                counts = memory.prometheus_request_counts(
+                    metrics_dir, f"{perf_settings().METRICS_PREFIX}_http_responses_total"
+                )
+                sampler = memory.MemorySampler(
+                    server.process.pid, counts, interval_s=options["sample_interval"]
+                )
+                try:
+                    with sampler:
+                        exit_code = LocustRun(host=host, **run_args).run()
+                finally:
+                    memory.save_samples(sampler.samples, out / "memory_samples.json")
+                return exit_code
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
-    def _server(self, port: int, workers: int | None, out: Path) -> ServerProcess:
+    def _server(
+        self, port: int, workers: int | None, out: Path, metrics_dir: Path | None = None
+    ) -> ServerProcess:
         argv, env = gunicorn_command(
             bind=f"127.0.0.1:{port}",
             workers=workers,
@@ -238,7 +327,12 @@ class Command(BaseCommand):
             # Measure the app, not the debug machinery (DEBUG keeps every query in memory);
             # the profile (and so X-Query-Count and N+1 detection) stays as configured.
             env_defaults={"DJANGO_DEBUG": "0", "GUNICORN_LOG_LEVEL": "warning"},
+            env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)} if metrics_dir else None,
         )
+        if metrics_dir is not None:
+            # A soak keeps each worker for the whole run: recycling after max_requests
+            # (gunicorn.conf.py) is what hides a leak in production, not what finds it.
+            argv += ["--max-requests", "0"]
         return ServerProcess(
             argv, env=env, health_url=health_url(port), log_path=out / "server.log"
         )
@@ -247,7 +341,16 @@ class Command(BaseCommand):
         self, stats: RunStats, options: dict[str, Any], baseline: RunStats | None
     ) -> gate.GateResult:
         result = gate.check_failures(stats)
-        result.extend(gate.check_budgets(stats, query_budgets_for(stats.endpoints)))
+        budgets = gate.check_budgets(stats, query_budgets_for(stats.endpoints))
+        scenario = SCENARIOS.get(stats.scenario)
+        if scenario is not None and scenario.memory:
+            # The soak's writes send the smallest valid bodies (no genres; a PATCH of the
+            # stock alone) and its export's queries run after the header is sent, so they
+            # run fewer queries than the budgets' full requests: reported, not gated. The
+            # other scenarios gate the budgets; the soak gates failures and memory.
+            budgets.notes.extend(f"{p} (soak: not gated)" for p in budgets.problems)
+            budgets.problems = []
+        result.extend(budgets)
         if baseline is not None:
             policy = gate.GatePolicy(
                 max_ratio=options["max_ratio"], noise_floor_ms=options["noise_floor_ms"]
@@ -268,7 +371,7 @@ class Command(BaseCommand):
     def _prepare_only(self, scenario: Scenario, data_file: Path | None) -> None:
         if data_file is None:
             raise CommandError("--prepare-only needs --data-file FILE")
-        prepared = loadtest_data.prepare(onboarding=BULK_IMPORT in scenario.locustfiles)
+        prepared = loadtest_data.prepare(onboarding=_uses_onboarding(scenario))
         data_file.parent.mkdir(parents=True, exist_ok=True)
         data_file.write_text(json.dumps(prepared.data, indent=2))
         data_file.chmod(0o600)
@@ -281,6 +384,11 @@ class Command(BaseCommand):
             f"  {loadtest_data.DATA_ENV}={data_file} .venv/bin/locust -f {files} "
             "--host http://127.0.0.1:8000"
         )
+
+
+def _uses_onboarding(scenario: Scenario) -> bool:
+    """The bulk-import operator and the soak's operator manage the onboarding tenant."""
+    return bool({BULK_IMPORT, SOAK} & set(scenario.locustfiles))
 
 
 def _load_stats(path: Path) -> RunStats:
