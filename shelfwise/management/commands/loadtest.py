@@ -28,8 +28,8 @@ LOCUSTFILE = ROOT / "locust" / "locustfile.py"
 BULK_IMPORT = ROOT / "locust" / "bulk_import.py"
 SOAK = ROOT / "locust" / "soak.py"
 
-# The soak's bound, from the seed's "1 MB/hour" per worker, at the run's own request rate
-# (README, "Soak test"): growth of a worker's USS after the warm-up, median worker.
+# The soak's bound, the seed's "1 MB/hour" per worker at the run's own request rate
+# (README, "Soak test"): the mean worker's USS growth per hour after the warm-up.
 SOAK_MAX_MB_PER_HOUR = 1.0
 # The soak's memory is fitted after this share of the run (unless --warmup): the workers'
 # copy-on-write of the master's pages, caches and the allocator's arenas settle first.
@@ -120,14 +120,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--max-mb-per-hour",
             type=float,
-            help="soak: fail when the median worker's USS grows faster than this per hour at "
+            help="soak: fail when the mean worker's USS grows faster than this per hour at "
             f"the run's request rate (default {SOAK_MAX_MB_PER_HOUR:g} without "
             "--max-mb-per-10k)",
         )
         parser.add_argument(
             "--max-mb-per-10k",
             type=float,
-            help="soak: fail when the median worker's USS grows more than this per 10,000 "
+            help="soak: fail when the workers' USS (pooled) grows more than this per 10,000 "
             "requests it serves",
         )
         parser.add_argument(
