@@ -83,7 +83,7 @@ def prometheus_request_counts(directory: Path, sample_name: str) -> RequestCount
         for path in glob.glob(os.path.join(directory, "counter_*.db")):
             try:
                 pid = int(Path(path).stem.rsplit("_", 1)[1])
-                values = MmapedDict.read_all_values_from_file(path)
+                values = MmapedDict.read_all_values_from_file(path)  # type: ignore[no-untyped-call]
                 found[pid] = int(
                     sum(value for key, value, *_ in values if json.loads(key)[1] == sample_name)
                 )
