@@ -78,7 +78,8 @@ class Command(BaseCommand):
         "searching and ordering (and bulk-importing in `onboarding`). Starts gunicorn on a "
         "free 127.0.0.1 port unless --host is given, prints p50/p95/p99 and queries per "
         "request per endpoint, writes stats JSON and locust's HTML report, and gates "
-        "failures, query counts and p99 against --baseline."
+        "failures, query counts and p99 against --baseline. `soak` drives every endpoint "
+        "and gates each worker's memory growth."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
