@@ -349,6 +349,16 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# Test-only: the soak test's proof that its detector fails a leak
+# (tests/performance/test_soak.py). Set, every request keeps this many KB in a module-level
+# list for the life of the worker. The middleware lives under tests/, which the production
+# image leaves out, and prod refuses the variable.
+TEST_LEAK_KB_PER_REQUEST = _env_int("SHELFWISE_TEST_LEAK_KB", 0)
+if TEST_LEAK_KB_PER_REQUEST:
+    if IS_PROD:
+        raise ImproperlyConfigured("SHELFWISE_TEST_LEAK_KB is a test-only leak; prod refuses it")
+    MIDDLEWARE.append("tests.performance.leak.LeakMiddleware")
+
 ROOT_URLCONF = "shelfwise.urls"
 WSGI_APPLICATION = "shelfwise.wsgi.application"
 AUTH_USER_MODEL = "tenants.User"

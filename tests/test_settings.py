@@ -167,3 +167,14 @@ def test_the_login_url_is_a_real_page():
     # /silk/ and any login_required view send logged-out visitors to LOGIN_URL; Django's
     # default (/accounts/login/) is a 404 here.
     assert resolve(settings.LOGIN_URL).url_name == "login"
+
+
+def test_the_soak_test_s_leak_is_test_only():
+    script = "from django.conf import settings; print(settings.MIDDLEWARE[-1])"
+    leak = {"SHELFWISE_TEST_LEAK_KB": "64"}
+    dev = _settings(sys.executable, "-c", script, **leak)
+    assert dev.stdout.strip() == "tests.performance.leak.LeakMiddleware", dev.stderr
+    assert _settings(sys.executable, "-c", script).stdout.strip() != dev.stdout.strip()
+    prod = _settings(sys.executable, "-c", script, **PROD, **leak)
+    assert prod.returncode != 0
+    assert "SHELFWISE_TEST_LEAK_KB is a test-only leak; prod refuses it" in prod.stderr

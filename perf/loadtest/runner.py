@@ -54,6 +54,8 @@ class Scenario:
     rounds: int = 5
     # Seconds dropped from the start; None: the ramp-up plus 5 s, at most a third of the run.
     warmup_s: float | None = None
+    # A soak: sample the server's workers' memory through the run (``memory``).
+    memory: bool = False
 
     @property
     def run_time_s(self) -> float:

@@ -53,9 +53,8 @@ def test_a_class_must_serve_each_budgeted_method():
 
 
 def test_a_view_declares_the_columns_it_never_fetches_next_to_its_budget():
-    from perf.budgets import never_fetched
-
     from catalog.querysets import BOOK_ROW_NEVER_FETCHES
+    from perf.budgets import never_fetched
 
     columns = never_fetched("GET /api/v2/books")
     assert columns == BOOK_ROW_NEVER_FETCHES
