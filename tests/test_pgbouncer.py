@@ -45,21 +45,36 @@ pytestmark = [
 
 
 def _target() -> tuple[str, str, str, str]:
-    """(host or socket folder, port, user, database) of this test run's database."""
+    """(host or socket folder, port, user, database) of this test run's database. The
+    embedded server's URL carries its socket folder, percent-encoded, as the host."""
     url = urlsplit(current_database_url())
-    query = dict(part.split("=", 1) for part in url.query.split("&") if "=" in part)
-    host = unquote(query.get("host") or url.hostname or "127.0.0.1")
-    port = query.get("port") or str(url.port or 5432)
     if url.password:
         pytest.skip("the test's PostgreSQL needs a password; this test passes none")
-    return host, port, unquote(url.username or "postgres"), url.path.lstrip("/")
+    location = url.netloc.rpartition("@")[2]
+    host, _, port = location.rpartition(":") if ":" in location else (location, "", "")
+    query = dict(part.split("=", 1) for part in url.query.split("&") if "=" in part)
+    host = unquote(query.get("host") or host or "127.0.0.1")
+    port = query.get("port") or port or "5432"
+    return host, port, unquote(url.username or "postgres"), unquote(url.path.lstrip("/"))
+
+
+def _run_as(host: str) -> tuple[int, int] | None:
+    """pgbouncer refuses to run as root: as root, it runs as the owner of the server's
+    socket folder (the embedded server's own user, who alone may enter it), or nobody."""
+    if os.geteuid() != 0:
+        return None
+    if host.startswith("/"):
+        owner = os.stat(host)
+        if owner.st_uid != 0:
+            return owner.st_uid, owner.st_gid
+    nobody = pwd.getpwnam("nobody")
+    return nobody.pw_uid, nobody.pw_gid
 
 
 @contextmanager
 def running_pgbouncer(host: str, port: str, user: str, dbname: str) -> Iterator[int]:
     """PgBouncer on a free loopback port, with deploy/'s pool settings, in front of
-    ``dbname`` at ``host:port``; yields its port. It refuses to run as root: as root, it
-    runs as nobody."""
+    ``dbname`` at ``host:port``; yields its port."""
     assert PGBOUNCER is not None
     deployed = configparser.ConfigParser(interpolation=None)
     deployed.read(DEPLOY_INI)
@@ -86,11 +101,11 @@ def running_pgbouncer(host: str, port: str, user: str, dbname: str) -> Iterator[
         "[pgbouncer]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items())
     )
     argv = [PGBOUNCER, str(ini)]
-    if os.geteuid() == 0:
-        nobody = pwd.getpwnam("nobody")
+    run_as = _run_as(host)
+    if run_as is not None:
         os.chmod(folder, 0o777)
         ini.chmod(0o644)
-        argv = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+        argv = ["setpriv", f"--reuid={run_as[0]}", f"--regid={run_as[1]}",
                 "--clear-groups", *argv]  # fmt: skip
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
