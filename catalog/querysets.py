@@ -15,8 +15,6 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connections
 from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.expressions import Col
-from django.db.models.lookups import Exact
 
 from perf.fetch import bundle_fetch_mode
 from tenants.querysets import TenantScopedQuerySet
@@ -180,13 +178,7 @@ class BookQuerySet(TenantScopedQuerySet["Book"]):
         ):
             return False
         [lookup] = query.where.children
-        return (
-            isinstance(lookup, Exact)
-            and isinstance(lookup.lhs, Col)
-            and lookup.lhs.target.attname == "tenant_id"
-            and lookup.lhs.target.model is self.model
-            and lookup.rhs == self._scoped_tenant_id
-        )
+        return self._is_tenant_filter(lookup) and lookup.rhs == self._scoped_tenant_id
 
     def in_catalog_order(self) -> Self:
         return self.order_by(*BOOK_CATALOG_ORDER)

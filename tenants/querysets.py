@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeGuard, TypeVar
 
 from django.db import models
 from django.db.models.expressions import Col
@@ -150,14 +150,17 @@ class TenantScopedQuerySet(models.QuerySet[_M]):
         where = self.query.where
         if where.connector != AND or where.negated:
             return False
-        return any(
+        return any(self._is_tenant_filter(lookup) for lookup in where.children)
+
+    def _is_tenant_filter(self, lookup: object) -> TypeGuard[Exact[Any]]:
+        """``tenant_id = <value>`` on this queryset's own table."""
+        return (
             isinstance(lookup, Exact)
             and isinstance(lookup.lhs, Col)
             and lookup.lhs.alias == self.query.base_table
             and lookup.lhs.target.column == "tenant_id"
             and lookup.rhs is not None
             and not hasattr(lookup.rhs, "resolve_expression")
-            for lookup in where.children
         )
 
     def runs_without_tenant_filter(self) -> bool:
