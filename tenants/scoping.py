@@ -1,8 +1,10 @@
 """Which models a tenant owns: answered once, from the models themselves.
 
-A model is tenant-owned when it has a ``tenant`` foreign key to tenants.Tenant. The admin's
-scoping, the fail-closed default managers' check, perf's tenant-scope guard (through
-tenants.apps) and the schema tests all ask here.
+A model is tenant-owned when it has a ``tenant`` foreign key to tenants.Tenant: many rows
+per tenant. A one-to-one ``tenant`` (catalog.TenantBookCount, whose key is the tenant) is
+the tenant's own row, read by that key, not a row the tenant owns. The admin's scoping,
+the fail-closed default managers' check, perf's tenant-scope guard (through tenants.apps)
+and the schema tests all ask here.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ IDENTITY_MODELS = frozenset({"tenants.User", "tenants.ApiToken"})
 
 
 def is_tenant_owned(model: type[models.Model]) -> bool:
-    """The model has a ``tenant`` foreign key to tenants.Tenant."""
+    """The model has a ``tenant`` foreign key (many-to-one) to tenants.Tenant."""
     try:
         field = model._meta.get_field("tenant")
     except FieldDoesNotExist:
         return False
-    return bool(field.is_relation and field.related_model is Tenant)
+    return bool(field.many_to_one and field.related_model is Tenant)
 
 
 def tenant_owned_models(*, identity: bool = True) -> list[type[models.Model]]:

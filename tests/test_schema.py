@@ -39,13 +39,9 @@ EXPECTED_INDEXES = {
     "apitoken_tenant_user": "USING btree (tenant_id, user_id)",
 }
 
-# Every tenant-owned table but two: the users' (a superuser is a user without a tenant)
-# and the tenant's book count, whose primary key is the tenant (its one index is the
-# tenant_id alone).
+# Every tenant-owned table but the users' (a superuser is a user without a tenant).
 TENANT_OWNED_TABLES = [
-    model._meta.db_table
-    for model in tenant_owned_models()
-    if model._meta.label not in {"tenants.User", "catalog.TenantBookCount"}
+    model._meta.db_table for model in tenant_owned_models() if model._meta.label != "tenants.User"
 ]
 
 
