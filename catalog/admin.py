@@ -9,18 +9,17 @@ and no full result count. Book search runs on the tenant-leading GIN index.
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
+from collections.abc import Callable
 from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from catalog.isbn import isbn_compact, looks_like_isbn
 from catalog.models import Author, Book, BookGenre, Genre, Publisher
 from catalog.querysets import BOOK_CATALOG_ORDER, BookQuerySet
 from catalog.services import (
@@ -40,9 +39,7 @@ from tenants.admin_scoping import (
     TenantScopedModelForm,
     superuser_rows,
 )
-
-# Digits (and a final X) with optional spaces or hyphens: ISBN-10 or ISBN-13.
-_ISBN_RE = re.compile(r"^[0-9][0-9 -]{8,15}[0-9Xx]$")
+from tenants.models import Tenant
 
 
 class _NamedAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
@@ -209,9 +206,8 @@ class BookAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if _ISBN_RE.match(term):
-            compact = re.sub(r"[ -]", "", term).upper()
-            return queryset.filter(isbn__in=sorted({term, compact})), False
+        if looks_like_isbn(term):
+            return queryset.filter(isbn__in=sorted({term, isbn_compact(term)})), False
         return cast(BookQuerySet, queryset).text_match(term), False
 
     def save_model(self, request: HttpRequest, obj: Book, form: Any, change: bool) -> None:
@@ -249,61 +245,63 @@ class BookAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     # --- Actions ---------------------------------------------------------------------
 
-    def _bulk_edit(self, request: HttpRequest, queryset: QuerySet[Book], edit: Any) -> int:
-        """Run ``edit(tenant, ids)`` per tenant of the selection, all or nothing."""
-        with transaction.atomic():
-            return sum(edit(tenant, ids) for tenant, ids in self.selected_by_tenant(queryset))
+    def _bulk_edit_action(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Book],
+        *,
+        action: str,
+        form_class: type[forms.Form],
+        title: str,
+        edit: Callable[[Tenant, list[Any], dict[str, Any]], int],
+        refused: str,
+        done: Callable[[dict[str, Any], int], str],
+    ) -> TemplateResponse | None:
+        """An action with a form that runs the bulk-edit service ``edit(tenant, ids,
+        cleaned_data)`` per tenant of the selection, all or nothing. A BulkEditError is
+        reported after ``refused``; else ``done(cleaned_data, count)`` says what changed."""
+
+        def apply(form: forms.Form) -> None:
+            data = form.cleaned_data
+            try:
+                _, count = self.apply_per_tenant(
+                    queryset, lambda tenant, ids: edit(tenant, ids, data)
+                )
+            except BulkEditError as exc:
+                self.message_user(request, f"{refused}: {exc.message}", messages.ERROR)
+                return
+            self.message_user(request, done(data, count), messages.SUCCESS)
+
+        return self.action_with_form(
+            request, queryset, action=action, form_class=form_class, title=title, apply=apply
+        )
 
     @admin.action(description="Change prices by a percentage", permissions=["change"])
     def reprice(self, request: HttpRequest, queryset: QuerySet[Book]) -> TemplateResponse | None:
-        def apply(form: forms.Form) -> None:
-            percent: Decimal = form.cleaned_data["percent"]
-            try:
-                count = self._bulk_edit(
-                    request,
-                    queryset,
-                    lambda tenant, ids: books_reprice(tenant=tenant, book_ids=ids, percent=percent),
-                )
-            except BulkEditError as exc:
-                self.message_user(request, f"No prices changed: {exc.message}", messages.ERROR)
-                return
-            self.message_user(
-                request, f"Changed the price of {count} books by {percent}%.", messages.SUCCESS
-            )
-
-        return self.action_with_form(
+        return self._bulk_edit_action(
             request,
             queryset,
             action="reprice",
             form_class=RepriceForm,
             title="Change prices by a percentage",
-            apply=apply,
+            edit=lambda tenant, ids, data: books_reprice(
+                tenant=tenant, book_ids=ids, percent=data["percent"]
+            ),
+            refused="No prices changed",
+            done=lambda data, count: f"Changed the price of {count} books by {data['percent']}%.",
         )
 
     @admin.action(description="Restock (add copies)", permissions=["change"])
     def restock(self, request: HttpRequest, queryset: QuerySet[Book]) -> TemplateResponse | None:
-        def apply(form: forms.Form) -> None:
-            quantity: int = form.cleaned_data["quantity"]
-            try:
-                count = self._bulk_edit(
-                    request,
-                    queryset,
-                    lambda tenant, ids: books_restock(
-                        tenant=tenant, book_ids=ids, quantity=quantity
-                    ),
-                )
-            except BulkEditError as exc:
-                self.message_user(request, f"No stock changed: {exc.message}", messages.ERROR)
-                return
-            self.message_user(
-                request, f"Added {quantity} copies to each of {count} books.", messages.SUCCESS
-            )
-
-        return self.action_with_form(
+        return self._bulk_edit_action(
             request,
             queryset,
             action="restock",
             form_class=RestockForm,
             title="Restock",
-            apply=apply,
+            edit=lambda tenant, ids, data: books_restock(
+                tenant=tenant, book_ids=ids, quantity=data["quantity"]
+            ),
+            refused="No stock changed",
+            done=lambda data, count: f"Added {data['quantity']} copies to each of {count} books.",
         )
