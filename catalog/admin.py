@@ -9,7 +9,6 @@ and no full result count. Book search runs on the tenant-leading GIN index.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, cast
 
 from django import forms
@@ -127,7 +126,25 @@ class StockListFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RepriceForm(forms.Form):
+class BulkEditForm(forms.Form):
+    """The form of a bulk-edit action: what it asks, the service call it makes with the
+    answer, and what the admin says afterwards."""
+
+    title: str
+    refused: str  # the start of the message when the service refuses the edit
+
+    def edit(self, tenant: Tenant, book_ids: list[Any]) -> int:
+        """Run the edit on the tenant's books ``book_ids``; the number of books changed."""
+        raise NotImplementedError
+
+    def done(self, count: int) -> str:
+        raise NotImplementedError
+
+
+class RepriceForm(BulkEditForm):
+    title = "Change prices by a percentage"
+    refused = "No prices changed"
+
     percent = forms.DecimalField(
         label="Change prices by (%)",
         max_digits=6,
@@ -138,11 +155,28 @@ class RepriceForm(forms.Form):
         "to the cent and never go below 0.00.",
     )
 
+    def edit(self, tenant: Tenant, book_ids: list[Any]) -> int:
+        return books_reprice(tenant=tenant, book_ids=book_ids, percent=self.cleaned_data["percent"])
 
-class RestockForm(forms.Form):
+    def done(self, count: int) -> str:
+        return f"Changed the price of {count} books by {self.cleaned_data['percent']}%."
+
+
+class RestockForm(BulkEditForm):
+    title = "Restock"
+    refused = "No stock changed"
+
     quantity = forms.IntegerField(
         label="Copies to add to each book", min_value=1, max_value=RESTOCK_MAX
     )
+
+    def edit(self, tenant: Tenant, book_ids: list[Any]) -> int:
+        return books_restock(
+            tenant=tenant, book_ids=book_ids, quantity=self.cleaned_data["quantity"]
+        )
+
+    def done(self, count: int) -> str:
+        return f"Added {self.cleaned_data['quantity']} copies to each of {count} books."
 
 
 # Form fields that book_update takes, by the model attribute it expects.
@@ -249,59 +283,33 @@ class BookAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         self,
         request: HttpRequest,
         queryset: QuerySet[Book],
-        *,
         action: str,
-        form_class: type[forms.Form],
-        title: str,
-        edit: Callable[[Tenant, list[Any], dict[str, Any]], int],
-        refused: str,
-        done: Callable[[dict[str, Any], int], str],
+        form_class: type[BulkEditForm],
     ) -> TemplateResponse | None:
-        """An action with a form that runs the bulk-edit service ``edit(tenant, ids,
-        cleaned_data)`` per tenant of the selection, all or nothing. A BulkEditError is
-        reported after ``refused``; else ``done(cleaned_data, count)`` says what changed."""
+        """The form, then its edit per tenant of the selection, all or nothing."""
 
         def apply(form: forms.Form) -> None:
-            data = form.cleaned_data
+            edit = cast(BulkEditForm, form)
             try:
-                _, count = self.apply_per_tenant(
-                    queryset, lambda tenant, ids: edit(tenant, ids, data)
-                )
+                _, count = self.apply_per_tenant(queryset, edit.edit)
             except BulkEditError as exc:
-                self.message_user(request, f"{refused}: {exc.message}", messages.ERROR)
+                self.message_user(request, f"{edit.refused}: {exc.message}", messages.ERROR)
                 return
-            self.message_user(request, done(data, count), messages.SUCCESS)
+            self.message_user(request, edit.done(count), messages.SUCCESS)
 
         return self.action_with_form(
-            request, queryset, action=action, form_class=form_class, title=title, apply=apply
+            request,
+            queryset,
+            action=action,
+            form_class=form_class,
+            title=form_class.title,
+            apply=apply,
         )
 
     @admin.action(description="Change prices by a percentage", permissions=["change"])
     def reprice(self, request: HttpRequest, queryset: QuerySet[Book]) -> TemplateResponse | None:
-        return self._bulk_edit_action(
-            request,
-            queryset,
-            action="reprice",
-            form_class=RepriceForm,
-            title="Change prices by a percentage",
-            edit=lambda tenant, ids, data: books_reprice(
-                tenant=tenant, book_ids=ids, percent=data["percent"]
-            ),
-            refused="No prices changed",
-            done=lambda data, count: f"Changed the price of {count} books by {data['percent']}%.",
-        )
+        return self._bulk_edit_action(request, queryset, "reprice", RepriceForm)
 
     @admin.action(description="Restock (add copies)", permissions=["change"])
     def restock(self, request: HttpRequest, queryset: QuerySet[Book]) -> TemplateResponse | None:
-        return self._bulk_edit_action(
-            request,
-            queryset,
-            action="restock",
-            form_class=RestockForm,
-            title="Restock",
-            edit=lambda tenant, ids, data: books_restock(
-                tenant=tenant, book_ids=ids, quantity=data["quantity"]
-            ),
-            refused="No stock changed",
-            done=lambda data, count: f"Added {data['quantity']} copies to each of {count} books.",
-        )
+        return self._bulk_edit_action(request, queryset, "restock", RestockForm)

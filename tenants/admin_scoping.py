@@ -139,16 +139,16 @@ class TenantScopedModelForm(forms.ModelForm):
         return exclude
 
     def validate_unique(self) -> None:
-        try:
-            with validating_for(getattr(self.instance, "tenant_id", None)):
-                self.instance.validate_unique(exclude=self._unique_exclusions())
-        except ValidationError as exc:
-            self._update_errors(exc)
+        self._validate_within_tenant(self.instance.validate_unique)
 
     def validate_constraints(self) -> None:
+        self._validate_within_tenant(self.instance.validate_constraints)
+
+    def _validate_within_tenant(self, validate: Callable[..., None]) -> None:
+        """The model's uniqueness or constraint check, its queries scoped to the row's tenant."""
         try:
             with validating_for(getattr(self.instance, "tenant_id", None)):
-                self.instance.validate_constraints(exclude=self._unique_exclusions())
+                validate(exclude=self._unique_exclusions())
         except ValidationError as exc:
             self._update_errors(exc)
 
@@ -241,18 +241,23 @@ class _TenantScoping:
         ordering = related_admin.get_ordering(request) if related_admin is not None else ()
         return queryset.order_by(*ordering) if ordering else queryset
 
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+    def _with_scoped_choices(
+        self, db_field: Any, request: HttpRequest, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A relation's form field arguments, the scoped choices as its queryset (unless
+        one is given)."""
         if "queryset" not in kwargs:
             queryset = self.scoped_choices(db_field, request)
             if queryset is not None:
                 kwargs["queryset"] = queryset
+        return kwargs
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        kwargs = self._with_scoped_choices(db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if "queryset" not in kwargs:
-            queryset = self.scoped_choices(db_field, request)
-            if queryset is not None:
-                kwargs["queryset"] = queryset
+        kwargs = self._with_scoped_choices(db_field, request, kwargs)
         return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
 
 
