@@ -9,18 +9,16 @@ and no full result count. Book search runs on the tenant-leading GIN index.
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
 from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from catalog.isbn import isbn_compact, looks_like_isbn
 from catalog.models import Author, Book, BookGenre, Genre, Publisher
 from catalog.querysets import BOOK_CATALOG_ORDER, BookQuerySet
 from catalog.services import (
@@ -40,9 +38,7 @@ from tenants.admin_scoping import (
     TenantScopedModelForm,
     superuser_rows,
 )
-
-# Digits (and a final X) with optional spaces or hyphens: ISBN-10 or ISBN-13.
-_ISBN_RE = re.compile(r"^[0-9][0-9 -]{8,15}[0-9Xx]$")
+from tenants.models import Tenant
 
 
 class _NamedAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
@@ -130,7 +126,25 @@ class StockListFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RepriceForm(forms.Form):
+class BulkEditForm(forms.Form):
+    """The form of a bulk-edit action: what it asks, the service call it makes with the
+    answer, and what the admin says afterwards."""
+
+    title: str
+    refused: str  # the start of the message when the service refuses the edit
+
+    def edit(self, tenant: Tenant, book_ids: list[Any]) -> int:
+        """Run the edit on the tenant's books ``book_ids``; the number of books changed."""
+        raise NotImplementedError
+
+    def done(self, count: int) -> str:
+        raise NotImplementedError
+
+
+class RepriceForm(BulkEditForm):
+    title = "Change prices by a percentage"
+    refused = "No prices changed"
+
     percent = forms.DecimalField(
         label="Change prices by (%)",
         max_digits=6,
@@ -141,11 +155,28 @@ class RepriceForm(forms.Form):
         "to the cent and never go below 0.00.",
     )
 
+    def edit(self, tenant: Tenant, book_ids: list[Any]) -> int:
+        return books_reprice(tenant=tenant, book_ids=book_ids, percent=self.cleaned_data["percent"])
 
-class RestockForm(forms.Form):
+    def done(self, count: int) -> str:
+        return f"Changed the price of {count} books by {self.cleaned_data['percent']}%."
+
+
+class RestockForm(BulkEditForm):
+    title = "Restock"
+    refused = "No stock changed"
+
     quantity = forms.IntegerField(
         label="Copies to add to each book", min_value=1, max_value=RESTOCK_MAX
     )
+
+    def edit(self, tenant: Tenant, book_ids: list[Any]) -> int:
+        return books_restock(
+            tenant=tenant, book_ids=book_ids, quantity=self.cleaned_data["quantity"]
+        )
+
+    def done(self, count: int) -> str:
+        return f"Added {self.cleaned_data['quantity']} copies to each of {count} books."
 
 
 # Form fields that book_update takes, by the model attribute it expects.
@@ -209,9 +240,8 @@ class BookAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if _ISBN_RE.match(term):
-            compact = re.sub(r"[ -]", "", term).upper()
-            return queryset.filter(isbn__in=sorted({term, compact})), False
+        if looks_like_isbn(term):
+            return queryset.filter(isbn__in=sorted({term, isbn_compact(term)})), False
         return cast(BookQuerySet, queryset).text_match(term), False
 
     def save_model(self, request: HttpRequest, obj: Book, form: Any, change: bool) -> None:
@@ -249,61 +279,37 @@ class BookAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     # --- Actions ---------------------------------------------------------------------
 
-    def _bulk_edit(self, request: HttpRequest, queryset: QuerySet[Book], edit: Any) -> int:
-        """Run ``edit(tenant, ids)`` per tenant of the selection, all or nothing."""
-        with transaction.atomic():
-            return sum(edit(tenant, ids) for tenant, ids in self.selected_by_tenant(queryset))
+    def _bulk_edit_action(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Book],
+        action: str,
+        form_class: type[BulkEditForm],
+    ) -> TemplateResponse | None:
+        """The form, then its edit per tenant of the selection, all or nothing."""
+
+        def apply(form: forms.Form) -> None:
+            edit = cast(BulkEditForm, form)
+            try:
+                _, count = self.apply_per_tenant(queryset, edit.edit)
+            except BulkEditError as exc:
+                self.message_user(request, f"{edit.refused}: {exc.message}", messages.ERROR)
+                return
+            self.message_user(request, edit.done(count), messages.SUCCESS)
+
+        return self.action_with_form(
+            request,
+            queryset,
+            action=action,
+            form_class=form_class,
+            title=form_class.title,
+            apply=apply,
+        )
 
     @admin.action(description="Change prices by a percentage", permissions=["change"])
     def reprice(self, request: HttpRequest, queryset: QuerySet[Book]) -> TemplateResponse | None:
-        def apply(form: forms.Form) -> None:
-            percent: Decimal = form.cleaned_data["percent"]
-            try:
-                count = self._bulk_edit(
-                    request,
-                    queryset,
-                    lambda tenant, ids: books_reprice(tenant=tenant, book_ids=ids, percent=percent),
-                )
-            except BulkEditError as exc:
-                self.message_user(request, f"No prices changed: {exc.message}", messages.ERROR)
-                return
-            self.message_user(
-                request, f"Changed the price of {count} books by {percent}%.", messages.SUCCESS
-            )
-
-        return self.action_with_form(
-            request,
-            queryset,
-            action="reprice",
-            form_class=RepriceForm,
-            title="Change prices by a percentage",
-            apply=apply,
-        )
+        return self._bulk_edit_action(request, queryset, "reprice", RepriceForm)
 
     @admin.action(description="Restock (add copies)", permissions=["change"])
     def restock(self, request: HttpRequest, queryset: QuerySet[Book]) -> TemplateResponse | None:
-        def apply(form: forms.Form) -> None:
-            quantity: int = form.cleaned_data["quantity"]
-            try:
-                count = self._bulk_edit(
-                    request,
-                    queryset,
-                    lambda tenant, ids: books_restock(
-                        tenant=tenant, book_ids=ids, quantity=quantity
-                    ),
-                )
-            except BulkEditError as exc:
-                self.message_user(request, f"No stock changed: {exc.message}", messages.ERROR)
-                return
-            self.message_user(
-                request, f"Added {quantity} copies to each of {count} books.", messages.SUCCESS
-            )
-
-        return self.action_with_form(
-            request,
-            queryset,
-            action="restock",
-            form_class=RestockForm,
-            title="Restock",
-            apply=apply,
-        )
+        return self._bulk_edit_action(request, queryset, "restock", RestockForm)

@@ -7,6 +7,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
+from catalog.isbn import ISBN_MAX_LENGTH
 from catalog.querysets import (
     AuthorQuerySet,
     BookGenreQuerySet,
@@ -77,7 +78,7 @@ class Book(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = _tenant_fk("books")
     title = models.CharField(max_length=300)
-    isbn = models.CharField(max_length=17)
+    isbn = models.CharField(max_length=ISBN_MAX_LENGTH)  # compact: catalog.isbn
     price = models.DecimalField(max_digits=10, decimal_places=2)
     stock = models.IntegerField(default=0)
     # db_index off: book_tenant_author / book_tenant_publisher lead with tenant_id.

@@ -9,6 +9,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from catalog.isbn import ISBN_MAX_LENGTH, ISBN_PATTERN, isbn_clean, isbn_compact
 from catalog.models import MAX_STOCK
 from catalog.querysets import GENRE_LIST_ATTR
 
@@ -20,11 +21,6 @@ MAX_GENRES_PER_BOOK = 20
 BULK_MAX_ROWS = 1000
 
 _MONEY = re.compile(MONEY_PATTERN)
-_ISBN_SEPARATORS = re.compile(r"[ -]")
-_ISBN = re.compile(r"^(?:[0-9]{13}|[0-9]{9}[0-9X])$")  # ASCII digits only, not \d
-# The same rule on the text as sent, separators included, for the schema.
-ISBN_PATTERN = r"^(?:(?:[ -]*[0-9]){9}[ -]*[0-9Xx]|(?:[ -]*[0-9]){13})[ -]*$"
-ISBN_MAX_LENGTH = 17
 
 
 class StrictCharField(serializers.CharField):
@@ -51,8 +47,8 @@ class IsbnField(StrictCharField):
         text = super().to_internal_value(data)
         if len(text) > ISBN_MAX_LENGTH:  # as sent: max_length alone sees the stripped value
             self.fail("max_length", max_length=ISBN_MAX_LENGTH)
-        value = _ISBN_SEPARATORS.sub("", text).upper()
-        if not _ISBN.fullmatch(value):
+        value = isbn_clean(text)
+        if value is None:
             raise serializers.ValidationError("Not an ISBN-10 or ISBN-13.", code="invalid_isbn")
         return value
 
@@ -258,7 +254,7 @@ class BookImportRowSerializer(serializers.Serializer):
 
 def _isbn_key(row: Any) -> str | None:
     isbn = row.get("isbn") if isinstance(row, dict) else None
-    return _ISBN_SEPARATORS.sub("", isbn).upper() if isinstance(isbn, str) else None
+    return isbn_compact(isbn) if isinstance(isbn, str) else None
 
 
 class BookImportSerializer(serializers.ListSerializer):

@@ -20,6 +20,10 @@ import random
 from locust import FastHttpUser, between, task
 from shelfwise_load import bearer, check, load_data
 
+# Importable here: shelfwise_load put the project root on sys.path, and catalog.isbn needs
+# no Django. soak.py takes isbn13 from this module.
+from catalog.isbn import isbn13
+
 ROWS = 500
 _rng = random.Random()  # noqa: S311 - synthetic data
 _isbn_numbers = itertools.count(_rng.randrange(100_000_000, 800_000_000))
@@ -29,12 +33,6 @@ AUTHORS = [f"{first} {last}" for first in ("Ines", "Kai", "Luz", "Ravi", "Siri")
 PUBLISHERS = ["Onboard Press", "Newleaf Books", "First Shelf Editions"]
 GENRES = ["Fiction", "Mystery", "History", "Science", "Travel", "Poetry"]
 WORDS = ["Harbour", "Lantern", "Orchard", "Signal", "Atlas", "Meadow", "Ember", "Compass"]
-
-
-def isbn13(n: int) -> str:
-    digits = f"978{n % 10**9:09d}"
-    total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(digits))
-    return f"{digits}{(10 - total % 10) % 10}"
 
 
 def book_row() -> dict[str, object]:

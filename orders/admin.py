@@ -7,21 +7,13 @@ change form is a view with the items inline, and shipping and cancelling are act
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from orders.models import Order, OrderItem
 from orders.services import orders_cancel, orders_mark_shipped
-from tenants.admin_scoping import (
-    TenantScopedAdminMixin,
-    TenantScopedInlineMixin,
-    is_superuser,
-    operator_tenant_id,
-)
+from tenants.admin_scoping import TenantScopedAdminMixin, TenantScopedInlineMixin, is_superuser
 
 ORDER_FIELDS = ("id", "user", "status", "total", "created_at", "idempotency_key")
 
@@ -32,6 +24,7 @@ class OrderItemInline(TenantScopedInlineMixin, admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
+    read_only = True  # placement writes the items
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[OrderItem]:
         # The book's title is the row's label: joined, without its long columns.
@@ -42,15 +35,6 @@ class OrderItemInline(TenantScopedInlineMixin, admin.TabularInline):
             .defer("book__search_document", "book__description")
             .order_by("book__title", "id")
         )
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Order)
@@ -64,6 +48,8 @@ class OrderAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     inlines = (OrderItemInline,)
     list_per_page = 50
     show_full_result_count = False
+    # Orders are placed through the API; cancel instead of deleting: it puts the stock back.
+    read_only = True
     actions = ("mark_shipped", "cancel_orders")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
@@ -71,50 +57,32 @@ class OrderAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         related = ("user", "tenant") if is_superuser(request) else ("user",)
         return super().get_queryset(request).select_related(*related)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # orders are placed through the API
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # cancel instead: it puts the stock back
-
-    def has_ship_permission(self, request: HttpRequest) -> bool:
-        return is_superuser(request) or operator_tenant_id(request) is not None
-
-    has_cancel_permission = has_ship_permission
-
-    @admin.action(description="Mark selected orders shipped", permissions=["ship"])
+    @admin.action(description="Mark selected orders shipped", permissions=["operator"])
     def mark_shipped(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
-        selected = shipped = 0
-        with transaction.atomic():
-            for tenant, ids in self.selected_by_tenant(queryset):
-                selected += len(ids)
-                shipped += orders_mark_shipped(tenant=tenant, order_ids=ids)
+        selected, shipped = self.apply_per_tenant(
+            queryset, lambda tenant, ids: orders_mark_shipped(tenant=tenant, order_ids=ids)
+        )
         self.message_user(request, f"Marked {shipped} orders shipped.", messages.SUCCESS)
-        if skipped := selected - shipped:
-            self.message_user(
-                request,
-                f"Left {skipped} orders as they were: only pending or paid orders ship "
-                "(shipped, cancelled and archived orders are closed).",
-                messages.WARNING,
-            )
+        self._report_skipped(
+            request,
+            selected - shipped,
+            "only pending or paid orders ship (shipped, cancelled and archived orders are closed).",
+        )
 
-    @admin.action(description="Cancel selected orders (stock restored)", permissions=["cancel"])
+    @admin.action(description="Cancel selected orders (stock restored)", permissions=["operator"])
     def cancel_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
-        selected = cancelled = 0
-        with transaction.atomic():
-            for tenant, ids in self.selected_by_tenant(queryset):
-                selected += len(ids)
-                cancelled += orders_cancel(tenant=tenant, order_ids=ids)
+        selected, cancelled = self.apply_per_tenant(
+            queryset, lambda tenant, ids: orders_cancel(tenant=tenant, order_ids=ids)
+        )
         self.message_user(
             request, f"Cancelled {cancelled} orders; their stock is back.", messages.SUCCESS
         )
-        if skipped := selected - cancelled:
+        self._report_skipped(
+            request, selected - cancelled, "only pending or paid orders can be cancelled."
+        )
+
+    def _report_skipped(self, request: HttpRequest, skipped: int, why: str) -> None:
+        if skipped:
             self.message_user(
-                request,
-                f"Left {skipped} orders as they were: only pending or paid orders can be "
-                "cancelled.",
-                messages.WARNING,
+                request, f"Left {skipped} orders as they were: {why}", messages.WARNING
             )

@@ -20,6 +20,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.db.models import Model
 
+from catalog.isbn import isbn13
 from catalog.models import Author, Book, BookGenre, Genre, Publisher
 from catalog.querysets import BOOK_METADATA_FIELDS
 from catalog.selectors import tenants_by_size
@@ -283,7 +284,7 @@ def _book_rows(
             book_id,
             tenant_id,
             _title(rng, words),
-            _isbn13(isbn_base + i),
+            isbn13(isbn_base + i),
             price,
             rng.choice((0, 1, 2, 5, 10, 25, 40, 80, 150)) if rng.random() < 0.9 else 0,
             rng.choice(author_ids),
@@ -316,12 +317,6 @@ def _title(rng: random.Random, w: dict[str, str]) -> str:
     if pattern == 4:
         return f"{w['first']} and the {w['adj']} {w['noun']}"
     return f"Notes from {w['place']}"
-
-
-def _isbn13(n: int) -> str:
-    digits = f"978{n % 10**9:09d}"
-    total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(digits))
-    return f"{digits}{(10 - total % 10) % 10}"
 
 
 def _order_rows(

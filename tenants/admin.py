@@ -14,7 +14,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from tenants.admin_scoping import TenantScopedAdminMixin, is_superuser, operator_tenant_id
+from tenants.admin_scoping import TenantScopedAdminMixin, is_superuser
 from tenants.models import LOGIN_SEPARATOR, ApiToken, Tenant, User
 from tenants.services import api_token_revoke
 
@@ -69,25 +69,16 @@ class ApiTokenAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     readonly_fields = TOKEN_FIELDS
     list_per_page = 50
     show_full_result_count = False
+    # Tokens are issued by manage.py issue_token; revoked instead of deleted: the row stays
+    # as a record.
+    read_only = True
     actions = ("revoke",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
         related = ("user", "tenant") if is_superuser(request) else ("user",)
         return super().get_queryset(request).select_related(*related)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # manage.py issue_token
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # revoke instead: the row stays as a record
-
-    def has_revoke_permission(self, request: HttpRequest) -> bool:
-        return is_superuser(request) or operator_tenant_id(request) is not None
-
-    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
+    @admin.action(description="Revoke selected tokens", permissions=["operator"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         # One UPDATE per live token (the service's unit); tokens are few per tenant.
         tokens = list(

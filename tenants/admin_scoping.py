@@ -21,7 +21,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest
@@ -29,6 +29,7 @@ from django.template.response import TemplateResponse
 
 from tenants.models import Role, Tenant
 from tenants.querysets import TenantScopedQuerySet, validating_for
+from tenants.scoping import is_tenant_owned
 
 ACTION_FORM_TEMPLATE = "admin/tenants/action_form.html"
 
@@ -58,14 +59,6 @@ def operator_tenant_id(request: HttpRequest) -> uuid.UUID | None:
     return None
 
 
-def is_tenant_owned(model: type[models.Model]) -> bool:
-    try:
-        field = model._meta.get_field("tenant")
-    except FieldDoesNotExist:
-        return False
-    return bool(field.is_relation and field.related_model is Tenant)
-
-
 SUPERUSER_REASON = "a superuser's admin shows and edits every tenant's rows"
 
 
@@ -83,6 +76,30 @@ def _grant(request: HttpRequest, obj: models.Model | None = None) -> bool:
     if tenant_id is None:
         return False
     return obj is None or getattr(obj, "tenant_id", None) == tenant_id
+
+
+# The checks that a read-only admin refuses to everyone (its rows are written by services).
+_WRITES = frozenset({"add", "change", "delete"})
+
+
+def _scoped_permission(check: str) -> Callable[..., bool]:
+    """``has_<check>_permission`` of the scoping mixins: the operator role grants the admin
+    on the operator's tenant's rows (``_grant``); superusers keep Django's checks. Django
+    calls it with the signature of the class it overrides (``has_add_permission`` takes
+    ``obj`` on inlines only), which it passes on as given."""
+    name = f"has_{check}_permission"
+
+    def has_permission(
+        self: _TenantScoping, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> bool:
+        if check in _WRITES and self.read_only:
+            return False
+        if is_superuser(request):
+            return bool(getattr(super(_TenantScoping, self), name)(request, *args, **kwargs))
+        return _grant(request, *args, **kwargs)
+
+    has_permission.__name__ = has_permission.__qualname__ = name
+    return has_permission
 
 
 # --- Forms ---------------------------------------------------------------------------------
@@ -122,16 +139,16 @@ class TenantScopedModelForm(forms.ModelForm):
         return exclude
 
     def validate_unique(self) -> None:
-        try:
-            with validating_for(getattr(self.instance, "tenant_id", None)):
-                self.instance.validate_unique(exclude=self._unique_exclusions())
-        except ValidationError as exc:
-            self._update_errors(exc)
+        self._validate_within_tenant(self.instance.validate_unique)
 
     def validate_constraints(self) -> None:
+        self._validate_within_tenant(self.instance.validate_constraints)
+
+    def _validate_within_tenant(self, validate: Callable[..., None]) -> None:
+        """The model's uniqueness or constraint check, its queries scoped to the row's tenant."""
         try:
             with validating_for(getattr(self.instance, "tenant_id", None)):
-                self.instance.validate_constraints(exclude=self._unique_exclusions())
+                validate(exclude=self._unique_exclusions())
         except ValidationError as exc:
             self._update_errors(exc)
 
@@ -181,7 +198,16 @@ class TenantRelatedFieldListFilter(admin.RelatedFieldListFilter):
 
 
 class _TenantScoping:
-    """Querysets and relation choices; mixed into BaseModelAdmin subclasses."""
+    """Querysets, relation choices and permissions; mixed into BaseModelAdmin subclasses."""
+
+    # True: the admin shows the rows and adds, changes and deletes none (not even for
+    # superusers): services write them, and the admin's actions call the services.
+    read_only = False
+
+    has_view_permission = _scoped_permission("view")
+    has_add_permission = _scoped_permission("add")
+    has_change_permission = _scoped_permission("change")
+    has_delete_permission = _scoped_permission("delete")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)  # type: ignore[misc]
@@ -215,18 +241,23 @@ class _TenantScoping:
         ordering = related_admin.get_ordering(request) if related_admin is not None else ()
         return queryset.order_by(*ordering) if ordering else queryset
 
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+    def _with_scoped_choices(
+        self, db_field: Any, request: HttpRequest, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A relation's form field arguments, the scoped choices as its queryset (unless
+        one is given)."""
         if "queryset" not in kwargs:
             queryset = self.scoped_choices(db_field, request)
             if queryset is not None:
                 kwargs["queryset"] = queryset
+        return kwargs
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        kwargs = self._with_scoped_choices(db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if "queryset" not in kwargs:
-            queryset = self.scoped_choices(db_field, request)
-            if queryset is not None:
-                kwargs["queryset"] = queryset
+        kwargs = self._with_scoped_choices(db_field, request, kwargs)
         return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
 
 
@@ -241,32 +272,13 @@ class TenantScopedAdminMixin(_TenantScoping):
     # Facet counts are one aggregate per filter over the whole tenant: never on big tables.
     show_facets = admin.ShowFacets.NEVER
 
-    # Permissions: the operator role grants the admin; superusers keep Django's checks.
+    # The app's entry on the admin index; view, add, change and delete: _TenantScoping.
+    has_module_permission = _scoped_permission("module")
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        if is_superuser(request):
-            return super().has_module_permission(request)  # type: ignore[misc]
-        return _grant(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if is_superuser(request):
-            return super().has_view_permission(request, obj)  # type: ignore[misc]
-        return _grant(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        if is_superuser(request):
-            return super().has_add_permission(request)  # type: ignore[misc]
-        return _grant(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if is_superuser(request):
-            return super().has_change_permission(request, obj)  # type: ignore[misc]
-        return _grant(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if is_superuser(request):
-            return super().has_delete_permission(request, obj)  # type: ignore[misc]
-        return _grant(request, obj)
+    def has_operator_permission(self, request: HttpRequest) -> bool:
+        """For actions that call a service (``permissions=["operator"]``), which decides
+        what the rows allow: every superuser and every operator."""
+        return is_superuser(request) or _grant(request)
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
         """Another tenant's object, like an unknown one, is a 404 (Django's default is a
@@ -381,6 +393,19 @@ class TenantScopedAdminMixin(_TenantScoping):
         tenants = Tenant.objects.in_bulk(list(ids_by_tenant))
         return [(tenants[tenant_id], ids) for tenant_id, ids in ids_by_tenant.items()]
 
+    def apply_per_tenant(
+        self, queryset: QuerySet[Any], apply: Callable[[Tenant, list[Any]], int]
+    ) -> tuple[int, int]:
+        """Run the service call ``apply(tenant, ids)`` for each tenant of the selection, all
+        or nothing; returns the number of rows selected and the sum of what ``apply``
+        returned (the rows it changed)."""
+        selected = changed = 0
+        with transaction.atomic():
+            for tenant, ids in self.selected_by_tenant(queryset):
+                selected += len(ids)
+                changed += apply(tenant, ids)
+        return selected, changed
+
     def action_with_form(
         self,
         request: HttpRequest,
@@ -448,23 +473,3 @@ class TenantScopedInlineMixin(_TenantScoping):
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         return [*(super().get_exclude(request, obj) or ()), "tenant"]  # type: ignore[misc]
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if is_superuser(request):
-            return super().has_view_permission(request, obj)  # type: ignore[misc]
-        return _grant(request, obj)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if is_superuser(request):
-            return super().has_add_permission(request, obj)  # type: ignore[misc]
-        return _grant(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if is_superuser(request):
-            return super().has_change_permission(request, obj)  # type: ignore[misc]
-        return _grant(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if is_superuser(request):
-            return super().has_delete_permission(request, obj)  # type: ignore[misc]
-        return _grant(request, obj)

@@ -1,4 +1,4 @@
-from django.apps import AppConfig, apps
+from django.apps import AppConfig
 
 
 class TenantsConfig(AppConfig):
@@ -7,14 +7,12 @@ class TenantsConfig(AppConfig):
     def ready(self) -> None:
         from perf.tenancy import register_tenant_tables
         from tenants.querysets import TenantScopedQuerySet
+        from tenants.scoping import tenant_owned_models
 
-        # The tables of the models whose default manager is the fail-closed queryset:
-        # perf's tenant-scope guard checks every statement on them in the tests.
-        tables = {
-            model._meta.db_table
-            for model in apps.get_models()
-            if isinstance(model._default_manager.all(), TenantScopedQuerySet)
-        }
+        # The tables whose every read is scoped (their default manager is the fail-closed
+        # queryset: tenants/tests/test_scoping.py): perf's tenant-scope guard checks every
+        # statement on them in the tests.
+        tables = {model._meta.db_table for model in tenant_owned_models(identity=False)}
         register_tenant_tables(
             tables,
             column="tenant_id",

@@ -16,6 +16,7 @@ from perf.recording import record_queries
 from perf.tenancy import UnscopedAccessError, tenant_scope
 from tenants.models import Tenant, User
 from tenants.querysets import TenantScopedQuerySet
+from tenants.scoping import tenant_owned_models
 from tests.factories import BookFactory, BookGenreFactory, OrderFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +27,7 @@ FIX = "fix: read through the model's scoped manager, Model.objects.for_tenant(te
 def test_every_tenant_owned_table_is_guarded():
     scope = tenant_scope()
     assert scope is not None
+    assert scope.tables == {model._meta.db_table for model in tenant_owned_models(identity=False)}
     assert {"catalog_book", "catalog_bookgenre", "orders_order", "orders_orderitem"} <= (
         scope.tables
     )

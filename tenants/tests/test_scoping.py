@@ -6,12 +6,12 @@ import ast
 from pathlib import Path
 
 import pytest
-from django.apps import apps
 from django.db.models import Q
 
 from catalog.models import Book, BookGenre
 from orders.models import Order
 from tenants.querysets import TenantScopedQuerySet, UnscopedQueryError
+from tenants.scoping import tenant_owned_models
 from tests.factories import BookFactory, GenreFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,19 +59,14 @@ def test_every_tenant_owned_model_is_guarded_by_its_default_manager():
     """A model with a tenant column has its fail-closed queryset as its default manager,
     so ``Model.objects`` and everything Django builds from it (related managers, the
     admin, uniqueness checks) are guarded."""
-    owned = [
-        model
-        for model in apps.get_models()
-        if any(field.name == "tenant" and field.many_to_one for field in model._meta.fields)
-    ]
-    # Identity tables, read before a tenant is known: a token's or a login's lookup is
-    # what finds the tenant (tenants.selectors, tenants.backends).
-    identity = {"tenants.User", "tenants.ApiToken"}
-    guarded = {model._meta.label for model in owned if model._meta.label not in identity}
-    assert guarded >= {"catalog.Book", "catalog.Author", "orders.Order", "orders.OrderItem"}
-    for model in owned:
-        if model._meta.label in identity:
-            continue
+    guarded = tenant_owned_models(identity=False)
+    assert {model._meta.label for model in guarded} >= {
+        "catalog.Book",
+        "catalog.Author",
+        "orders.Order",
+        "orders.OrderItem",
+    }
+    for model in guarded:
         assert isinstance(model._default_manager.all(), TenantScopedQuerySet), model
         assert model._default_manager is model.objects, model
 
