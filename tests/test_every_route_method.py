@@ -47,12 +47,13 @@ METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE", 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 HTML_APPS = ("/admin/", "/silk/")  # Django's and silk's own pages: no 5xx is all we ask
 SUCCESS = {200, 201, 204}
-README = Path(__file__).resolve().parent.parent / "README.md"
+ERRORS_DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 
 
 def documented_error_statuses() -> set[int]:
-    """The statuses of the README's error list (the paragraph "Errors share one shape")."""
-    text = README.read_text()
+    """The statuses of the documented error list (docs/api.md, the paragraph "Errors share
+    one shape")."""
+    text = ERRORS_DOC.read_text()
     start = text.index("Errors share one shape")
     paragraph = text[start : text.index("\n\n", start)]
     return {int(code) for code in re.findall(r"\b([45]\d\d)\b", paragraph)}
