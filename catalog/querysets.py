@@ -45,13 +45,6 @@ BOOK_METADATA_FIELDS = ("cover_url", "page_count", "subjects", "metadata_checked
 BOOK_ROW_NEVER_FETCHES = {
     "catalog_book": ("description", "search_document", *BOOK_METADATA_FIELDS),
 }
-BOOK_LIST_FIELDS = (
-    *BOOK_ROW_COLUMNS,
-    "author__id",
-    "author__name",
-    "publisher__id",
-    "publisher__name",
-)
 # Where the genres prefetch puts each book's genres (a list, in name order).
 GENRE_LIST_ATTR = "genre_list"
 # A catalog row as ``with_list_rows()`` hands it over: one dict per book, these keys.
@@ -100,18 +93,6 @@ class BookQuerySet(TenantScopedQuerySet["Book"]):
         genres = Genre.objects.for_tenant_id(self._require_scope())
         return Prefetch(
             "genres", queryset=genres.only("id", "name").order_by("name"), to_attr=GENRE_LIST_ATTR
-        )
-
-    def with_list_relations(self) -> Self:
-        """A catalog row as instances: author and publisher joined, genres in one extra
-        query per page, no description or search document. The API's pages use
-        ``with_list_rows()``; this is the seed's select_related/prefetch_related step of
-        ``bench --story``, for code that needs the instances."""
-        return (
-            self.select_related("author", "publisher")
-            .only(*BOOK_LIST_FIELDS)
-            .prefetch_related(self._genres_prefetch())
-            .fetch_mode(bundle_fetch_mode())
         )
 
     def with_list_rows(self) -> Self:

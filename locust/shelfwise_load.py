@@ -1,7 +1,7 @@
 """What both ShelfWise locustfiles share: the load data file and the sample recorder.
 
 ``manage.py loadtest`` writes the data (real tenants, tokens, book ids, search terms; see
-``shelfwise/loadtest_data.py``) and passes its path in ``SHELFWISE_LOAD_DATA``.
+``benchmarks/loadtest/data.py``) and passes its path in ``SHELFWISE_LOAD_DATA``.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-# The project root, so that `perf` imports under the plain `locust` command too (locust
+# The project root, so that `benchmarks` imports under the plain `locust` command too (locust
 # puts only this folder on sys.path). This folder has no __init__.py, so the installed
 # locust package still wins over it.
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from perf.loadtest import recorder  # noqa: E402
+from benchmarks.loadtest import recorder  # noqa: E402
 
 DATA_ENV = "SHELFWISE_LOAD_DATA"
 

@@ -1,4 +1,4 @@
-"""`manage.py bench --race` and its ratio gate (perf/bench/)."""
+"""`manage.py bench --race` and its ratio gate (benchmarks/race/)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 from django.core.management import CommandError, call_command
 
-from perf.bench import gate, handicap, race
-from shelfwise import bench_race
+from benchmarks.race import engine as race
+from benchmarks.race import gate, handicap
+from benchmarks.race import run as bench_race
 
 TENANT = "atlas-distribution"
 
@@ -319,7 +320,7 @@ def test_bench_race_end_to_end_passes_the_ci_gate(tmp_path):
 @pytest.mark.django_db(transaction=True)
 @needs_wrk
 def test_the_ci_gate_fails_a_catalog_page_made_twice_as_costly():
-    # ShelfWise's catalog page spins as much CPU again as it used (perf/bench/handicap.py):
+    # ShelfWise's catalog page spins as much CPU again as it used (benchmarks/race/handicap.py):
     # the same bytes and queries, twice the app CPU, like a slower serialization path.
     _seed_small()
     with pytest.raises(CommandError) as failed:

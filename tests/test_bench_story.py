@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test import override_settings
 
-from shelfwise.bench import story
+from benchmarks import story
 from tests.factories import (
     AuthorFactory,
     BookFactory,

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 import pytest
 
-from perf.loadtest.runner import ServerProcess, free_port
+from perf.process import ServerProcess, free_port
 from shelfwise.serving import gunicorn_command, health_url
 from tests.test_pgbouncer import PGBOUNCER, running_pgbouncer
 from tests.test_replica import PG_BIN, Cluster, _manage

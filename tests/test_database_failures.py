@@ -20,7 +20,7 @@ from django.db import connection, connections
 from django.test import Client
 
 from orders.models import Order
-from perf.loadtest.runner import free_port
+from perf.process import free_port
 from shelfwise import outage
 from shelfwise.db.urls import current_database_url
 from tenants.services import api_token_issue

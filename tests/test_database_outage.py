@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from perf.loadtest.runner import ServerProcess, free_port
+from perf.process import ServerProcess, free_port
 from shelfwise.embedded_db import EmbeddedPostgres
 from tests.postgres import stop_immediately
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from perf.loadtest.runner import free_port
+from perf.process import free_port
 from shelfwise.embedded_db import EmbeddedPostgres
 from tests.postgres import stop_immediately
 

@@ -25,7 +25,7 @@ import pytest
 from catalog.models import Book
 from orders.models import Order
 from orders.tests.test_orders_concurrency import Http, in_parallel, order_of
-from perf.loadtest.runner import ServerProcess, free_port
+from perf.process import ServerProcess, free_port
 from shelfwise.db.urls import current_database_url
 from shelfwise.serving import gunicorn_command, health_url
 from tenants.services import api_token_issue

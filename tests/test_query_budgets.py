@@ -3,8 +3,8 @@ against that same table."""
 
 from __future__ import annotations
 
+from benchmarks.loadtest.policy import query_budgets_for
 from perf.budgets import endpoint_budgets, endpoints, unbudgeted
-from shelfwise.management.commands.loadtest import query_budgets_for
 
 API = "/api/v2/"
 

@@ -21,7 +21,7 @@ import orjson
 import psycopg
 import pytest
 
-from perf.loadtest.runner import ServerProcess, free_port
+from perf.process import ServerProcess, free_port
 from shelfwise.serving import gunicorn_command, health_url
 
 ROOT = Path(__file__).resolve().parents[1]

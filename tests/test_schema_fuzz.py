@@ -19,7 +19,7 @@ import pytest
 
 from catalog.services import book_search_documents_refresh
 from catalog.views import BOOK_EXAMPLE
-from perf.loadtest.runner import ServerProcess, free_port
+from perf.process import ServerProcess, free_port
 from shelfwise.db.urls import current_database_url
 from tenants.models import Role
 from tenants.services import api_token_issue, user_get_or_create

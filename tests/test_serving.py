@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from shelfwise import bench_race
+from benchmarks.race import run as bench_race
 from shelfwise.serving import GUNICORN_CONFIG, gunicorn_command, health_url
 
 BASE = {"PATH": "/usr/bin", "GUNICORN_LOG_LEVEL": "debug", "PROMETHEUS_MULTIPROC_DIR": "/tmp/p"}

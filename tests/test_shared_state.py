@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from perf.loadtest.runner import ServerProcess, free_port
+from perf.process import ServerProcess, free_port
 from shelfwise.db.urls import current_database_url
 from shelfwise.seeding import tenants_delete
 from shelfwise.serving import gunicorn_command, health_url

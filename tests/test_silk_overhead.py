@@ -9,8 +9,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 from django.core.management import CommandError
 
-from perf.loadtest.runner import free_port
-from shelfwise.management.commands.silk_overhead import _timed_get
+from benchmarks.silk import _timed_get
+from perf.process import free_port
 
 
 class _Quiet(WSGIRequestHandler):

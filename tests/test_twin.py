@@ -1,4 +1,4 @@
-"""The raw twin (shelfwise/twin.py) answers byte for byte what ShelfWise answers.
+"""The raw twin (benchmarks/twin.py) answers byte for byte what ShelfWise answers.
 
 ShelfWise through Django's test client, the twin as a direct WSGI call against the same
 (committed) rows, so that ``bench --race`` compares equal work. Titles share words and
@@ -15,8 +15,8 @@ import orjson
 import pytest
 from django.test import Client
 
+from benchmarks import twin
 from catalog.services import book_search_documents_refresh
-from shelfwise import twin
 from shelfwise.db.urls import current_database_url
 from tenants.models import Role
 from tenants.services import api_token_issue, api_token_revoke, user_get_or_create

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from perf.loadtest.runner import ServerProcess, free_port
+from perf.process import ServerProcess, free_port
 from shelfwise.db.urls import current_database_url
 from shelfwise.seeding import SeedPlan, TenantSpec, seed_tenant, tenants_delete
 from tenants.models import Role, User

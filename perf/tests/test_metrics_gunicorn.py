@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from perf.loadtest.runner import free_port
+from perf.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

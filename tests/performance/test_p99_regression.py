@@ -16,19 +16,14 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from perf.loadtest import gate
-from perf.loadtest.protocol import response_figures
-from perf.loadtest.report import format_table
-from perf.loadtest.runner import Scenario, parse_duration
-from perf.loadtest.stats import RunStats, median_run, percentile, summarize
-from shelfwise.management.commands.loadtest import (
-    NORMALISED_GATE,
-    REFERENCE,
-    SCENARIOS,
-    SMOKE_BASELINE,
-    gate_policy,
-    query_budgets_for,
-)
+from benchmarks.baselines import LOADTEST_SMOKE as SMOKE_BASELINE
+from benchmarks.loadtest import gate
+from benchmarks.loadtest.policy import NORMALISED_GATE, REFERENCE, gate_policy, query_budgets_for
+from benchmarks.loadtest.protocol import response_figures
+from benchmarks.loadtest.report import format_table
+from benchmarks.loadtest.runner import Scenario, parse_duration
+from benchmarks.loadtest.scenarios import SCENARIOS
+from benchmarks.loadtest.stats import RunStats, median_run, percentile, summarize
 
 BOOKS = "GET /api/v2/books"
 DETAIL = "GET /api/v2/books/{id}"
@@ -143,10 +138,10 @@ def test_scenarios_match_the_issue():
     assert Scenario("x", 50, 5, "5m", ()).effective_warmup_s == 15
 
 
-def test_perf_core_imports_no_app_and_the_django_side_never_imports_locust():
+def test_the_loadtest_engine_imports_no_app_and_the_django_side_never_imports_locust():
     code = (
-        "import sys; import perf.loadtest.gate, perf.loadtest.report, perf.loadtest.runner, "
-        "perf.loadtest.stats; "
+        "import sys; import benchmarks.loadtest.gate, benchmarks.loadtest.report, "
+        "benchmarks.loadtest.runner, benchmarks.loadtest.stats, perf.process; "
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('catalog', 'orders', 'tenants', 'shelfwise', 'locust', 'gevent', 'django')]; "
         "assert not bad, bad"

@@ -16,9 +16,9 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
-from perf.loadtest import memory
-from perf.loadtest.memory import MB, MemorySample
-from shelfwise.management.commands.loadtest import SCENARIOS
+from benchmarks.loadtest import memory
+from benchmarks.loadtest.memory import MB, MemorySample
+from benchmarks.loadtest.scenarios import SCENARIOS
 
 # The short CI soak (README, "Soak test"): 2 workers, sampled every second for 60 s and
 # fitted after 20 s, workers warmed up by time only (none serves the long soak's 3,000

@@ -1,21 +1,19 @@
-"""``manage.py bench``: what a request costs.
+"""``manage.py bench``: what a request costs; the arguments here, each mode in benchmarks/.
 
-``--story``: the seed's before/after table (shelfwise/bench/story.py).
-``--race``: ShelfWise against its raw twin (shelfwise/bench_race.py, perf/bench/).
+``--story``: the seed's before/after table (benchmarks/story.py).
+``--race``: ShelfWise against its raw twin (benchmarks/race/).
 """
 
 from __future__ import annotations
 
-import json
-import signal
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from shelfwise import bench_race
-from shelfwise.bench import story
+from benchmarks import story
+from benchmarks.race import run as race
+from benchmarks.signals import unwind_on_signals
 
 
 class Command(BaseCommand):
@@ -59,37 +57,12 @@ class Command(BaseCommand):
             action="store_true",
             help="run under SHELFWISE_ENV=prod although step 0 locks catalog_book",
         )
-        bench_race.add_arguments(parser)
+        race.add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["story"]:
-            self._story(options)
+            story.run(options, self.stdout, self.stderr)
             return
-        # A SIGTERM or a closed terminal unwinds like Ctrl-C: finally blocks stop servers.
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, _exit_on_signal)
-        bench_race.run(options, self.stdout, self.stderr)
-
-    def _story(self, options: dict[str, Any]) -> None:
-        try:
-            result = story.run_story(
-                tenant_slug=options["tenant"],
-                repeat=options["repeat"],
-                lazy_repeat=options["lazy_repeat"],
-                force=options["force"],
-                progress=None if options["no_progress"] else self.stderr._out,
-                warn=lambda message: self.stderr.write(f"warning: {message}"),
-            )
-        except story.StoryError as exc:
-            raise CommandError(str(exc)) from None
-        for line in [*story.header_lines(result), "", *story.table_lines(result), ""]:
-            self.stdout.write(line)
-        self.stdout.write(story.NOTES)
-        if options["json"]:
-            path = Path(options["json"])
-            path.write_text(json.dumps(story.as_json(result), indent=2) + "\n")
-            self.stdout.write(f"Wrote {path}")
-
-
-def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+        # A race starts servers: its finally blocks stop them on SIGTERM or SIGHUP too.
+        unwind_on_signals()
+        race.run(options, self.stdout, self.stderr)

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from catalog.selectors import tenants_by_size
-from perf.loadtest.runner import ServerProcess
+from perf.process import ServerProcess
 from shelfwise.embedded_db import server_at
 from shelfwise.seeding import OPERATOR_PASSWORD
 from shelfwise.serving import gunicorn_command, health_url

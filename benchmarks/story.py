@@ -8,7 +8,7 @@ Every step serves the same JSON; the steps are cumulative:
 0. the naive way: a plain queryset (every column), each author loaded lazily (Django's
    FETCH_ONE), no ``book_tenant_title_id`` index, DRF's stdlib ``json`` renderer;
 1. + that index;
-2. + a relation bundle (``BookQuerySet.with_list_relations``: select_related,
+2. + a relation bundle (``with_list_relations`` here: select_related,
    prefetch_related, only), so the query count no longer grows with the catalog (the
    API's own pages go one step further, with ``values()`` rows: docs/performance.md);
 3. + the project's renderer (orjson).
@@ -25,16 +25,19 @@ behind a long transaction.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
 from django.conf import settings
+from django.core.management.base import CommandError
 from django.db import OperationalError, connection, transaction
 from django.db.models import FETCH_ONE
 from django.test.utils import override_settings
@@ -43,8 +46,10 @@ from rest_framework.settings import api_settings
 
 from catalog.models import Book
 from catalog.perf_hooks import largest_tenant, load_tenant
+from catalog.querysets import BOOK_ROW_COLUMNS, BookQuerySet
 from catalog.selectors import book_list
 from catalog.serializers import BookListSerializer
+from perf.fetch import bundle_fetch_mode
 from perf.measure import QueryTally, Spread, peak_rss, release_memory, tally_queries
 from perf.nplusone import allow_repeats
 from shelfwise.progress import ProgressBar
@@ -55,6 +60,14 @@ LOCK_TIMEOUT_MS = 2000
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout
 DEFAULT_REPEAT = 3
 DEFAULT_LAZY_REPEAT = 1
+# The columns of step 2's instances: a catalog row's, with its author's and publisher's.
+BOOK_LIST_FIELDS = (
+    *BOOK_ROW_COLUMNS,
+    "author__id",
+    "author__name",
+    "publisher__id",
+    "publisher__name",
+)
 
 # The seed's published figures, before (step 0) and after (step 3).
 SEED_FIGURES: dict[int, dict[str, float]] = {
@@ -200,9 +213,22 @@ def catalog_index_dropped() -> Iterator[None]:
         transaction.set_rollback(True)
 
 
+def with_list_relations(books: BookQuerySet) -> BookQuerySet:
+    """A catalog row as instances: author and publisher joined, genres in one extra
+    query per page, no description or search document: the seed's
+    select_related/prefetch_related step. The API's pages go further
+    (``BookQuerySet.with_list_rows()``); only this bench builds instances so."""
+    return (
+        books.select_related("author", "publisher")
+        .only(*BOOK_LIST_FIELDS)
+        .prefetch_related(books._genres_prefetch())  # the API's genre prefetch, as is
+        .fetch_mode(bundle_fetch_mode())
+    )
+
+
 def _queryset(step: Step, tenant: Tenant) -> Any:
     if step.bundle:
-        return Book.objects.for_tenant(tenant).with_list_relations().in_catalog_order()
+        return with_list_relations(Book.objects.for_tenant(tenant)).in_catalog_order()
     # Django 6.1's FETCH_ONE on purpose: each row's author is one query when touched.
     return Book.objects.for_tenant(tenant).in_catalog_order().fetch_mode(FETCH_ONE)
 
@@ -456,3 +482,26 @@ def as_json(result: StoryResult) -> dict[str, Any]:
             for sr in result.steps
         ],
     }
+
+
+def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
+    """``manage.py bench --story``: the table on stdout, progress and warnings on stderr
+    (Django's output wrappers), the results also in ``--json`` when given."""
+    try:
+        result = run_story(
+            tenant_slug=options["tenant"],
+            repeat=options["repeat"],
+            lazy_repeat=options["lazy_repeat"],
+            force=options["force"],
+            progress=None if options["no_progress"] else stderr._out,
+            warn=lambda message: stderr.write(f"warning: {message}"),
+        )
+    except StoryError as exc:
+        raise CommandError(str(exc)) from None
+    for line in [*header_lines(result), "", *table_lines(result), ""]:
+        stdout.write(line)
+    stdout.write(NOTES)
+    if options["json"]:
+        path = Path(options["json"])
+        path.write_text(json.dumps(as_json(result), indent=2) + "\n")
+        stdout.write(f"Wrote {path}")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from perf.loadtest.stats import EndpointStats, RunStats
+from benchmarks.loadtest.stats import EndpointStats, RunStats
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
--- wrk script for perf.bench.race: at the end of a run, print one line
+-- wrk script for benchmarks.race.engine: at the end of a run, print one line
 -- "PERF_BENCH_JSON {...}" with the counts and the latency percentiles (microseconds)
 -- of wrk's own latency distribution.
 done = function(summary, latency, requests)

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from perf.bench.race import cpu_ratio
+from benchmarks.race.engine import cpu_ratio
 
 DEFAULT_MARGIN = 1.5
 

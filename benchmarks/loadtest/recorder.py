@@ -27,7 +27,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from perf.loadtest.protocol import (
+from benchmarks.loadtest.protocol import (
     PROGRESS_ENV,
     SAMPLES_ENV,
     SAMPLES_VERSION,

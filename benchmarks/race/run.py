@@ -1,10 +1,10 @@
-"""``manage.py bench --race``: ShelfWise against its raw twin (shelfwise/twin.py).
+"""``manage.py bench --race``: ShelfWise against its raw twin (benchmarks/twin.py).
 
 What is ShelfWise-specific lives here: the endpoints (on the largest tenant unless
 ``--tenant``), a member token issued for the run and revoked after it, and the two
 gunicorn servers (the same config file, worker count and threads; ShelfWise in its prod
-profile) against this process's database. perf.bench.race runs the race and perf.bench.gate
-gates the ratios.
+profile) against this process's database. ``benchmarks.race.engine`` runs the race and
+``benchmarks.race.gate`` gates the ratios.
 """
 
 from __future__ import annotations
@@ -17,19 +17,19 @@ from typing import Any, TextIO
 from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 
+from benchmarks.baselines import RACE_CI
+from benchmarks.race import engine, gate
 from catalog.models import Book
 from catalog.selectors import tenants_by_size
-from perf.bench import gate
-from perf.bench import race as engine
 from shelfwise.db.urls import current_database_url
 from shelfwise.pagination import _encode_cursor
 from shelfwise.serving import HEALTH_PATH, GunicornCommand, gunicorn_command
 from tenants.models import Role, Tenant
 from tenants.services import api_token_issue, api_token_revoke, user_get_or_create
 
-TWIN_APP = "shelfwise.twin:application"
+TWIN_APP = "benchmarks.twin:application"
 SHELFWISE_APP = "shelfwise.wsgi:application"
-HANDICAP_APP = "perf.bench.handicap:handicapped"
+HANDICAP_APP = "benchmarks.race.handicap:handicapped"
 BENCH_USER = "bench-race"
 HOST = "127.0.0.1"  # the Host header of every request: the same links in both bodies
 PAGE_SIZE = 50
@@ -45,7 +45,7 @@ CI_RACE_ARGS = (
     "--rounds", "5", "--duration", "1", "--warmup", "0.5", "--workers", "1",
     "--connections", "2", "--endpoints", "page1", "--tenant", "atlas-distribution",
 )  # fmt: skip
-CI_BASELINE = Path(__file__).resolve().parent / "bench" / "race_ci_baseline.json"
+CI_BASELINE = RACE_CI
 
 
 def add_arguments(parser: CommandParser) -> None:
@@ -77,7 +77,7 @@ def add_arguments(parser: CommandParser) -> None:
         "--handicap",
         metavar="ENDPOINT=FACTOR",
         help="test the gate: make ShelfWise's requests for ENDPOINT cost FACTOR times their "
-        "own CPU (perf/bench/handicap.py), e.g. page1=2",
+        "own CPU (benchmarks/race/handicap.py), e.g. page1=2",
     )
     group.add_argument(
         "--from-json",

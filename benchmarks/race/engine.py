@@ -40,7 +40,7 @@ from typing import Any
 
 import psutil
 
-from perf.loadtest.runner import ServerProcess, free_port
+from perf.process import ServerProcess, free_port
 
 LUA_SCRIPT = Path(__file__).with_name("report.lua")
 WRK_MARKER = "PERF_BENCH_JSON "

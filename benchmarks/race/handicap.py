@@ -9,8 +9,8 @@ app spent on it. The extra work holds the GIL and uses a core, as a slower seria
 an over-fetching query's row building would; a ``sleep`` would cost no CPU and take no
 core from anything else, so on a loaded machine it would not be "2x slower" at all.
 
-gunicorn calls the factory from the app string, e.g.
-``perf.bench.handicap:handicapped('shelfwise.wsgi:application', 2.0, '/api/v2/books?limit=50')``.
+gunicorn calls the factory from the app string, e.g. ``benchmarks.race.handicap:handicapped(
+'shelfwise.wsgi:application', 2.0, '/api/v2/books?limit=50')``.
 A testing tool only: nothing serves it outside ``bench --race --handicap`` and
 ``loadtest --handicap``.
 """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perf.loadtest.stats import EndpointStats, RunStats
+from benchmarks.loadtest.stats import EndpointStats, RunStats
 
 _HEADER = (
     f"{'endpoint':<34} {'requests':>9} {'fails':>6} {'rps':>7} {'p50':>8} {'p95':>8} "
