@@ -32,12 +32,12 @@ import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from perf import sql as sqlmod
 from perf.conf import perf_settings
-from perf.recording import QueryEvent, listening
+from perf.recording import Collector, QueryEvent, listening
 
 ADVISORY = "advisory"
 EXPLICIT_MODES = frozenset({"FOR UPDATE", "FOR NO KEY UPDATE", "FOR SHARE", "FOR KEY SHARE"})
@@ -105,27 +105,19 @@ class LockedStatement:
 
 
 def _locked(event: QueryEvent) -> LockedStatement | None:
-    # Once per statement however many lock recorders are nested (QueryEvent.once).
     locks = locks_taken(event.sql)
     return LockedStatement(event.sql, locks, event.call_site) if locks else None
 
 
-@dataclass(eq=False)
-class LockRecorder:
+class LockRecorder(Collector[LockedStatement]):
     """The listener: every statement of a block that took locks, in order."""
 
-    statements: list[LockedStatement] = field(default_factory=list)
-
-    def notify(self, event: QueryEvent) -> None:
-        if event.ignored:
-            return
-        locked = event.once(_locked)
-        if locked is not None:
-            self.statements.append(locked)
+    def __init__(self) -> None:
+        super().__init__(_locked)
 
     def locks(self) -> list[Lock]:
         """Every lock the block's statements took, in the order they took them."""
-        return [lock for s in self.statements for lock in s.locks]
+        return [lock for s in self.found for lock in s.locks]
 
 
 @contextmanager
@@ -212,7 +204,7 @@ def takes_locks[F: Callable[..., Any]](
                 return service(*args, **kwargs)
             with record_locks() as recorder:
                 result = service(*args, **kwargs)
-            check_locks(name, declaration, recorder.statements)
+            check_locks(name, declaration, recorder.found)
             return result
 
         setattr(checked, ATTRIBUTE, declaration)
@@ -232,7 +224,7 @@ def assert_locks(
     """Assert the exact locks (``[("orders_order", "FOR UPDATE"), ...]``) that a block
     (``record_locks()``, or its statements) took, in order, printing each with its call
     site."""
-    statements = taken.statements if isinstance(taken, LockRecorder) else taken
+    statements = taken.found if isinstance(taken, LockRecorder) else taken
     actual = [tuple(lock) for s in statements for lock in s.locks]
     wanted = [tuple(e) for e in expected]
     if actual != wanted:

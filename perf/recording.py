@@ -190,6 +190,20 @@ def listening(*listeners: Listener) -> Iterator[None]:
         _active.reset(token)
 
 
+class Collector[T]:
+    """A listener that keeps, in statement order, what ``find`` makes of each statement
+    (None: nothing), profilers' own left out. ``find`` runs once per statement however
+    many collectors of one kind are nested (``QueryEvent.once``)."""
+
+    def __init__(self, find: Callable[[QueryEvent], T | None]) -> None:
+        self.find = find
+        self.found: list[T] = []
+
+    def notify(self, event: QueryEvent) -> None:
+        if not event.ignored and (item := event.once(self.find)) is not None:
+            self.found.append(item)
+
+
 # The counting listener ----------------------------------------------------------------------
 
 

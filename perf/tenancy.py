@@ -27,12 +27,12 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 from perf import sql as sqlmod
-from perf.recording import QueryEvent, listening
+from perf.recording import Collector, QueryEvent, listening
 
 # Django's code that acts on rows already in hand (one row's relation, save, refresh,
 # delete cascades): its statements filter by the primary or foreign key of those rows.
@@ -131,19 +131,15 @@ def unscoped_access(event: QueryEvent) -> Unscoped | None:
     return Unscoped(table, sql, event.call_site, scope.fix)
 
 
-@dataclass(eq=False)
-class ScopeGuard:
+class ScopeGuard(Collector[Unscoped]):
     """The listener: every unscoped access to a tenant-owned table in a block."""
 
-    unscoped: list[Unscoped] = field(default_factory=list)
+    def __init__(self) -> None:
+        super().__init__(unscoped_access)
 
-    def notify(self, event: QueryEvent) -> None:
-        if event.ignored:
-            return
-        # Once per statement however many guards are nested (QueryEvent.once).
-        found = event.once(unscoped_access)
-        if found is not None:
-            self.unscoped.append(found)
+    @property
+    def unscoped(self) -> list[Unscoped]:
+        return self.found
 
 
 @contextmanager
