@@ -4,6 +4,9 @@ Use ``detect_n_plus_one()`` as a context manager or decorator around any code (c
 tests); the middleware applies it to every request. ``allow_repeats(reason)`` marks a
 legitimate repeat. What happens on detection follows ``PERF['NPLUSONE_MODE']``:
 ``raise`` (dev, tests), ``log`` (staging, prod: a structured warning and a metric), ``off``.
+
+``RepeatCounter`` is the listener (on perf.recording's recorder) that counts each shape
+and takes its origin at the first repeat; ``count_repeats()`` puts one in force.
 """
 
 from __future__ import annotations

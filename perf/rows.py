@@ -78,7 +78,7 @@ class FetchRecorder:
 
     fetched: list[Fetched] = field(default_factory=list)
     position: Callable[[], int] | None = None
-    _seen: int = 0
+    _seen: int = field(default=0, init=False)
 
     def notify(self, event: QueryEvent) -> None:
         if event.ignored:
