@@ -23,6 +23,7 @@ from perf import sql as sqlmod
 from perf.conf import perf_settings
 
 _PERF_DIR = str(Path(__file__).resolve().parent) + os.sep
+_PERF_TESTS = _PERF_DIR + "tests" + os.sep
 _DESCRIPTORS_FILE = os.path.join("django", "db", "models", "fields", "related_descriptors.py")
 _DRF_SERIALIZERS_FILE = os.path.join("rest_framework", "serializers.py")
 
@@ -103,8 +104,11 @@ def _project_roots() -> tuple[str, ...]:
 
 
 def _is_project_file(filename: str, roots: tuple[str, ...]) -> bool:
-    # perf's own modules are the tooling, not the caller (its tests are callers).
-    if "site-packages" in filename or os.path.dirname(filename) + os.sep == _PERF_DIR:
+    # perf's own modules (its commands included) are the tooling, not the caller (its
+    # tests are callers).
+    if "site-packages" in filename or (
+        filename.startswith(_PERF_DIR) and not filename.startswith(_PERF_TESTS)
+    ):
         return False
     return filename.startswith(roots)
 
@@ -112,17 +116,24 @@ def _is_project_file(filename: str, roots: tuple[str, ...]) -> bool:
 def project_call_site(frame: FrameType | None, depth: int = 3) -> str | None:
     """``"catalog/services/books.py:42 in book_delete <- catalog/views.py:80 in delete"``:
     the innermost project frame, then its project callers (``depth`` in all), so that a
-    query evaluated by shared code (a paginator) names the view that built it too."""
+    query evaluated by shared code (a paginator) names the view that built it too.
+
+    The one call-site format of every report: N+1 origins' callers, locks, fetched rows,
+    unscoped statements and explain's "sent from" (``QueryEvent.call_site``)."""
     roots = _project_roots()
     skipped = perf_settings().CALLSITE_SKIP_MODULES
     sites: list[str] = []
     while frame is not None and len(sites) < depth:
         filename = frame.f_code.co_filename
         if _is_project_file(filename, roots) and not _is_query_layer(frame, skipped):
-            rel = _relpath(filename, roots)
-            sites.append(f"{rel}:{frame.f_lineno} in {frame.f_code.co_name}")
+            sites.append(_site(frame, roots))
         frame = frame.f_back
     return " <- ".join(sites) or None
+
+
+def _site(frame: FrameType, roots: tuple[str, ...]) -> str:
+    """One frame as every report prints it: ``"catalog/views.py:80 in delete"``."""
+    return f"{_relpath(frame.f_code.co_filename, roots)}:{frame.f_lineno} in {frame.f_code.co_name}"
 
 
 def _is(value: object, cls: Any) -> bool:
@@ -208,7 +219,7 @@ def walk(frame: FrameType | None, *, row: object = None) -> Stack:
                 fields.append(name)
                 outer_serializer = type(owner).__name__
         elif stack.call_site is None and _is_project_file(filename, roots):
-            site = f"{_relpath(filename, roots)}:{frame.f_lineno} in {code.co_name}"
+            site = _site(frame, roots)
             if not _is_query_layer(frame, skipped):
                 stack.call_site, stack.call_site_self = site, owner
             elif fallback_site is None:

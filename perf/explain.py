@@ -24,21 +24,16 @@ Findings, each naming the hot query, the plan node, the call site and the fix:
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import QuerySet
 
 from perf import sql as sqlmod
-from perf.callsite import _is_project_file, _project_roots
+from perf.recording import QueryEvent, listening
 
 # A table this big is worth an index for a selective filter. Smaller ones PostgreSQL reads
 # whole faster than it probes an index for a page's keys (seen: 1,655 order items read by
@@ -48,8 +43,6 @@ REMOVED_BY_FILTER_ROWS = 1_000
 # A node that reads more than this many pages, growing with the subject, is a finding.
 GROWTH_PAGES = 10
 
-_PERF_DIR = str(Path(__file__).resolve().parent) + os.sep
-_PERF_TESTS = _PERF_DIR + "tests" + os.sep
 _SCANS = ("Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan", "Tid Scan")
 _SORTS = ("Sort", "Incremental Sort")
 
@@ -85,65 +78,33 @@ class PlanSummary:
 # Capturing ---------------------------------------------------------------------------------
 
 
-def _call_site(frame: FrameType | None) -> str | None:
-    """The innermost project frame that sent a statement, outside perf and outside the
-    QuerySet methods that merely evaluate it (a scoped queryset's ``_fetch_all``, say), and
-    the first frame of another module that called it:
-    ``"shelfwise/pagination.py:97 in _numbered_page < catalog/views.py:88 in get"``."""
-    roots = _project_roots()
-    sites: list[str] = []
-    files: set[str] = set()
-    while frame is not None and len(sites) < 2:
-        filename = frame.f_code.co_filename
-        if (
-            _is_project_file(filename, roots)
-            and not (filename.startswith(_PERF_DIR) and not filename.startswith(_PERF_TESTS))
-            and not isinstance(frame.f_locals.get("self"), QuerySet)
-            and filename not in files
-        ):
-            files.add(filename)
-            rel = os.path.relpath(filename, roots[0])
-            sites.append(f"{rel}:{frame.f_lineno} in {frame.f_code.co_name}")
-        frame = frame.f_back
-    return " < ".join(sites) or None
+@dataclass(eq=False)
+class StatementCapture:
+    """The listener: every SELECT a block sends, with its parameters, as it was sent."""
+
+    statements: list[Statement] = field(default_factory=list)
+
+    def notify(self, event: QueryEvent) -> None:
+        if event.many or not sqlmod.is_select(event.sql):
+            return
+        raw = getattr(event.context.get("cursor"), "cursor", None)
+        self.statements.append(
+            Statement(
+                alias=event.alias,
+                sql=event.sql,
+                params=tuple(event.params or ()),
+                streamed=bool(getattr(raw, "name", None)),
+                call_site=event.call_site,
+            )
+        )
 
 
 @contextmanager
 def capture() -> Iterator[list[Statement]]:
     """Record every SELECT the block sends, on every database, with its parameters."""
-    statements: list[Statement] = []
-
-    def wrapper_for(alias: str) -> Callable[..., Any]:
-        def wrapper(
-            execute: Callable[..., Any],
-            sql: str,
-            params: Any,
-            many: bool,
-            context: dict[str, Any],
-        ) -> Any:
-            if not many and sqlmod.is_select(sql):
-                raw = getattr(context.get("cursor"), "cursor", None)
-                statements.append(
-                    Statement(
-                        alias=alias,
-                        sql=sql,
-                        params=tuple(params or ()),
-                        streamed=bool(getattr(raw, "name", None)),
-                        call_site=_call_site(sys._getframe(1)),
-                    )
-                )
-            return execute(sql, params, many, context)
-
-        return wrapper
-
-    wrappers = [(alias, wrapper_for(alias)) for alias in connections]
-    for alias, wrapper in wrappers:
-        connections[alias].execute_wrappers.append(wrapper)
-    try:
-        yield statements
-    finally:
-        for alias, wrapper in wrappers:
-            connections[alias].execute_wrappers.remove(wrapper)
+    capturing = StatementCapture()
+    with listening(capturing):
+        yield capturing.statements
 
 
 def run_captured(prepare: Callable[[Any], Callable[[], object]], subject: Any) -> list[Statement]:

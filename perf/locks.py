@@ -1,6 +1,7 @@
 """The locks a block takes, read from its SQL, and services that declare theirs.
 
-Each statement's locks, in the order PostgreSQL takes them (``Recording.locks()``):
+Each statement's locks, in the order PostgreSQL takes them (``record_locks()``, a listener
+on perf.recording's recorder):
 
 - ``SELECT ... FOR UPDATE`` / ``FOR NO KEY UPDATE`` / ``FOR SHARE`` / ``FOR KEY SHARE``:
   ``(table, "FOR UPDATE")`` for the tables of its ``OF`` list, else its FROM table;
@@ -29,15 +30,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from perf import sql as sqlmod
 from perf.conf import perf_settings
-
-if TYPE_CHECKING:
-    from perf.recording import Query
+from perf.recording import Collector, QueryEvent, listening
 
 ADVISORY = "advisory"
 EXPLICIT_MODES = frozenset({"FOR UPDATE", "FOR NO KEY UPDATE", "FOR SHARE", "FOR KEY SHARE"})
@@ -96,6 +96,39 @@ def _first_from(sql: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class LockedStatement:
+    """A statement that took locks, with the project line that sent it."""
+
+    sql: str
+    locks: tuple[Lock, ...]
+    call_site: str | None = None
+
+
+def _locked(event: QueryEvent) -> LockedStatement | None:
+    locks = locks_taken(event.sql)
+    return LockedStatement(event.sql, locks, event.call_site) if locks else None
+
+
+class LockRecorder(Collector[LockedStatement]):
+    """The listener: every statement of a block that took locks, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(_locked)
+
+    def locks(self) -> list[Lock]:
+        """Every lock the block's statements took, in the order they took them."""
+        return [lock for s in self.found for lock in s.locks]
+
+
+@contextmanager
+def record_locks() -> Iterator[LockRecorder]:
+    """Record the locks the block's statements take, on every database alias."""
+    recorder = LockRecorder()
+    with listening(recorder):
+        yield recorder
+
+
+@dataclass(frozen=True)
 class LockDeclaration:
     tables: tuple[str, ...]
     caller_holds: tuple[str, ...] = ()
@@ -113,18 +146,20 @@ _FIX = (
 )
 
 
-def _describe(queries: Sequence[Query]) -> str:
-    lines = [f"    {lock!s:<40} at {q.call_site or '?'}" for q in queries for lock in q.locks]
+def _describe(statements: Sequence[LockedStatement]) -> str:
+    lines = [f"    {lock!s:<40} at {s.call_site or '?'}" for s in statements for lock in s.locks]
     return "\n".join(lines) or "    (none)"
 
 
-def check_locks(name: str, declaration: LockDeclaration, queries: Sequence[Query]) -> None:
-    """Raise LockOrderError unless ``queries`` (one call of the service ``name``) locked
-    as declared (see the module docstring)."""
+def check_locks(
+    name: str, declaration: LockDeclaration, statements: Sequence[LockedStatement]
+) -> None:
+    """Raise LockOrderError unless ``statements`` (one call of the service ``name``)
+    locked as declared (see the module docstring)."""
     declared = declaration.tables
     problems: list[str] = []
     first_locked: list[str] = []
-    for q in queries:
+    for q in statements:
         for lock in q.locks:
             if lock.explicit:
                 if lock.table not in declared and lock.table not in declaration.caller_holds:
@@ -149,7 +184,7 @@ def check_locks(name: str, declaration: LockDeclaration, queries: Sequence[Query
         raise LockOrderError(
             f"{name}: locks differ from its @takes_locks declaration\n  "
             + "\n  ".join(problems)
-            + f"\n  locks taken, in order:\n{_describe(queries)}\n  {_FIX}"
+            + f"\n  locks taken, in order:\n{_describe(statements)}\n  {_FIX}"
         )
 
 
@@ -167,11 +202,9 @@ def takes_locks[F: Callable[..., Any]](
         def checked(*args: Any, **kwargs: Any) -> Any:
             if not perf_settings().LOCK_CHECK:
                 return service(*args, **kwargs)
-            from perf.recording import record_queries
-
-            with record_queries(capture_origins=False) as recording:
+            with record_locks() as recorder:
                 result = service(*args, **kwargs)
-            check_locks(name, declaration, recording.queries)
+            check_locks(name, declaration, recorder.found)
             return result
 
         setattr(checked, ATTRIBUTE, declaration)
@@ -185,13 +218,16 @@ def declared_locks(service: Callable[..., Any]) -> LockDeclaration | None:
     return declaration
 
 
-def assert_locks(queries: Sequence[Query] | Any, expected: Sequence[tuple[str, str]]) -> None:
-    """Assert the exact locks (``[("orders_order", "FOR UPDATE"), ...]``) that a recording
-    (or its queries) took, in order, printing each with its call site."""
-    queries = getattr(queries, "queries", queries)
-    actual = [tuple(lock) for q in queries for lock in q.locks]
+def assert_locks(
+    taken: LockRecorder | Sequence[LockedStatement], expected: Sequence[tuple[str, str]]
+) -> None:
+    """Assert the exact locks (``[("orders_order", "FOR UPDATE"), ...]``) that a block
+    (``record_locks()``, or its statements) took, in order, printing each with its call
+    site."""
+    statements = taken.found if isinstance(taken, LockRecorder) else taken
+    actual = [tuple(lock) for s in statements for lock in s.locks]
     wanted = [tuple(e) for e in expected]
     if actual != wanted:
         raise LockOrderError(
-            f"expected locks {wanted},\n  took {actual}:\n{_describe(queries)}\n  {_FIX}"
+            f"expected locks {wanted},\n  took {actual}:\n{_describe(statements)}\n  {_FIX}"
         )

@@ -1,8 +1,9 @@
 """Measuring one code path: query tally, peak memory, and the median and spread of samples.
 
 For benchmarks that run a path many times (``manage.py bench``): unlike
-``perf.recording``, the tally keeps no statement, so counting 50,000 queries costs neither
-time nor memory that would show up in the figures being measured.
+``perf.recording.record_queries``, the tally (a listener on the same recorder) keeps no
+statement, so counting 50,000 queries costs no memory, and little time, that would show up
+in the figures being measured.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ import ctypes
 import ctypes.util
 import gc
 import statistics
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from django.db import connections
+from perf.recording import QueryEvent, listening
 
 _PROC_STATUS = Path("/proc/self/status")
 _PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -33,24 +32,25 @@ class QueryTally:
     def ms(self) -> float:
         return 1000 * self.seconds
 
-    def __call__(
-        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
-    ) -> Any:
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.seconds += time.perf_counter() - started
-            self.count += 1
+
+@dataclass(frozen=True, eq=False)
+class _Tallying:
+    """The listener: adds the statements of some aliases to a tally."""
+
+    tally: QueryTally
+    aliases: frozenset[str]
+
+    def notify(self, event: QueryEvent) -> None:
+        if event.alias in self.aliases:
+            self.tally.count += 1
+            self.tally.seconds += event.duration
 
 
 @contextmanager
 def tally_queries(tally: QueryTally, *, aliases: Sequence[str] = ("default",)) -> Iterator[None]:
     """Count the block's statements and the time spent executing them (database round
     trips, as seen from the client). Pass the same tally again to resume counting."""
-    with ExitStack() as stack:
-        for alias in aliases:
-            stack.enter_context(connections[alias].execute_wrapper(tally))
+    with listening(_Tallying(tally, frozenset(aliases))):
         yield
 
 

@@ -19,7 +19,7 @@ from django.utils.module_loading import import_string
 
 from perf import metrics, nplusone
 from perf.conf import perf_settings, query_level
-from perf.nplusone import allow_repeats
+from perf.nplusone import RepeatCounter, allow_repeats, count_repeats
 from perf.recording import Recording, record_queries
 from perf.routes import route_label
 
@@ -86,7 +86,10 @@ class QueryCountMiddleware:
         cpu_started = time.thread_time() if timed else 0.0
         # Counted as production runs it (no test transaction's savepoint pair), so a
         # test sees the X-Query-Count that production sends and the load test gates.
-        with record_queries(is_request=True, include_savepoints=False) as recording:
+        with (
+            record_queries(include_savepoints=False) as recording,
+            count_repeats(is_request=True) as repeats,
+        ):
             response = self.get_response(request)
         cpu = time.thread_time() - cpu_started if timed else 0.0
         if conf.QUERY_HEADER:
@@ -112,27 +115,28 @@ class QueryCountMiddleware:
             response.streaming_content = self._streamed(  # type: ignore[attr-defined]
                 response.streaming_content,  # type: ignore[attr-defined]
                 request,
-                recording,
+                (recording, repeats),
                 started,
                 response.status_code,
                 cpu if timed else None,
             )
             return response
-        self._finish(request, recording, started, response.status_code, cpu)
+        self._finish(request, (recording, repeats), started, response.status_code, cpu)
         return response
 
     def _streamed(
         self,
         content: Iterable[bytes],
         request: HttpRequest,
-        recording: Recording,
+        recorded: tuple[Recording, RepeatCounter],
         started: float,
         status: int,
         cpu: float | None,
     ) -> Iterator[bytes]:
         chunks = iter(content)
+        recording, repeats = recorded
         try:
-            with record_queries(into=recording):
+            with record_queries(into=recording), count_repeats(into=repeats):
                 while True:
                     # Timed chunk by chunk: the app's work producing the body, not the
                     # server's writes between chunks (and right even if a server resumed
@@ -147,12 +151,18 @@ class QueryCountMiddleware:
                             cpu += time.thread_time() - before
                     yield chunk
         finally:
-            self._finish(request, recording, started, status, cpu or 0.0)
+            self._finish(request, recorded, started, status, cpu or 0.0)
 
     def _finish(
-        self, request: HttpRequest, recording: Recording, started: float, status: int, cpu: float
+        self,
+        request: HttpRequest,
+        recorded: tuple[Recording, RepeatCounter],
+        started: float,
+        status: int,
+        cpu: float,
     ) -> None:
         conf = perf_settings()
+        recording, repeats = recorded
         elapsed = time.perf_counter() - started
         count = recording.count
         route = route_label(request)
@@ -195,5 +205,5 @@ class QueryCountMiddleware:
             # is not judged for N+1s: the error is the news.
             return
         nplusone.report(
-            recording, context=f"{method} {route}", labels={"route": route, "method": method}
+            repeats, context=f"{method} {route}", labels={"route": route, "method": method}
         )

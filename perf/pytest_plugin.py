@@ -13,14 +13,14 @@ purpose.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import pytest
 
-from perf.nplusone import allow_repeats, report
+from perf.nplusone import allow_repeats, count_repeats, report
 from perf.recording import Recording, record_queries
-from perf.rows import describe_over_fetches, over_fetches
-from perf.tenancy import UnscopedAccessError, tenant_scope
+from perf.rows import FetchRecorder, describe_over_fetches, over_fetches, record_fetches
+from perf.tenancy import ScopeGuard, UnscopedAccessError, guard_scope, tenant_scope
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,12 +43,16 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     unscoped_reason = item.get_closest_marker("allow_unscoped")
     if unscoped_reason is not None and not "".join(unscoped_reason.args).strip():
         raise ValueError("allow_unscoped needs the reason the test runs unscoped statements")
-    guard = tenant_scope() is not None and unscoped_reason is None
-    with record_queries(guard_scope=guard) as recording:
+    guarded = tenant_scope() is not None and unscoped_reason is None
+    guard: ScopeGuard | None = None
+    with ExitStack() as stack:
+        repeats = stack.enter_context(count_repeats())
+        if guarded:
+            guard = stack.enter_context(guard_scope())
         result = yield
-    report(recording, context=f"in test {item.nodeid}", mode="raise", allow=allow)
-    if recording.unscoped:
-        raise UnscopedAccessError(recording.unscoped, context=f"in test {item.nodeid}")
+    report(repeats, context=f"in test {item.nodeid}", mode="raise", allow=allow)
+    if guard is not None and guard.unscoped:
+        raise UnscopedAccessError(guard.unscoped, context=f"in test {item.nodeid}")
     return result
 
 
@@ -79,7 +83,12 @@ def query_budget(
     (``{"catalog_book": {"description"}}``) fails a query whose result carries one of
     those table columns, whatever its alias; ``max_rows`` caps the rows of all results."""
     measure = forbid_columns is not None or max_rows is not None
-    with record_queries(include_savepoints=include_savepoints, measure_fetch=measure) as recording:
+    fetches: FetchRecorder | None = None
+    with ExitStack() as stack:
+        recording = stack.enter_context(record_queries(include_savepoints=include_savepoints))
+        if measure:
+            # Numbered as the recording counts: "query 3" is the third statement listed.
+            fetches = stack.enter_context(record_fetches(position=lambda: recording.count))
         yield recording
     if recording.count > n or (exact and recording.count != n):
         expected = f"exactly {n}" if exact else f"at most {n}"
@@ -88,23 +97,22 @@ def query_budget(
             f"{format_queries(recording)}",
             pytrace=False,
         )
-    if forbid_columns is not None:
-        found = over_fetches(recording.queries, forbid_columns)
+    if forbid_columns is not None and fetches is not None:
+        found = over_fetches(fetches.fetched, forbid_columns)
         if found:
             pytest.fail(
                 "query budget: fetched columns the block must not fetch:\n"
                 + describe_over_fetches(found),
                 pytrace=False,
             )
-    if max_rows is not None and recording.rows_fetched > max_rows:
+    if max_rows is not None and fetches is not None and fetches.rows > max_rows:
         per_query = "\n".join(
-            f"  {i}. {q.fetch.rows} rows at {q.call_site or '?'}: {q.sql[:200]}"
-            for i, q in enumerate(recording.queries, start=1)
-            if q.fetch is not None
+            f"  {f.position}. {f.fetch.rows} rows at {f.call_site or '?'}: {f.sql[:200]}"
+            for f in fetches.fetched
         )
         pytest.fail(
             f"query budget: expected at most {max_rows} rows fetched, fetched "
-            f"{recording.rows_fetched}:\n{per_query}",
+            f"{fetches.rows}:\n{per_query}",
             pytrace=False,
         )
 

@@ -1,7 +1,8 @@
 """What each query fetched: rows, bytes and the table columns behind the result.
 
-Measured under ``record_queries(measure_fetch=True)`` (``query_budget`` does), from the
-statement's result as psycopg holds it (``cursor.pgresult``), before any row is read:
+Measured under ``record_fetches()`` (a listener on perf.recording's recorder;
+``query_budget`` uses it when it checks rows or columns), from the statement's result as
+psycopg holds it (``cursor.pgresult``), before any row is read:
 
 - ``rows``: the rows of the result (``PQntuples``);
 - ``bytes``: the sum of every value's length as PostgreSQL sent it (the text format
@@ -18,14 +19,14 @@ that pass no execute wrapper: its DECLARE is measured as no result.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connections
 
-if TYPE_CHECKING:
-    from perf.recording import Query
+from perf.recording import QueryEvent, listening
 
 _TUPLES_OK = 2  # psycopg.pq.ExecStatus.TUPLES_OK
 
@@ -52,6 +53,59 @@ def fetch_stats(alias: str, cursor: Any) -> FetchStats | None:
     return FetchStats(rows, size, columns)
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A statement that returned rows, and what they weighed."""
+
+    # The statement's place in the block (1 for the first), as its recorder numbers it.
+    position: int
+    alias: str
+    sql: str
+    fetch: FetchStats
+    call_site: str | None
+
+
+def _measured(event: QueryEvent) -> FetchStats | None:
+    # Once per statement however many fetch recorders are nested (QueryEvent.once).
+    return fetch_stats(event.alias, event.context.get("cursor")) if event.succeeded else None
+
+
+@dataclass(eq=False)
+class FetchRecorder:
+    """The listener: what each statement of a block fetched. ``position`` numbers the
+    statements (default: every statement this recorder sees); query_budget numbers them
+    as its Recording counts them."""
+
+    fetched: list[Fetched] = field(default_factory=list)
+    position: Callable[[], int] | None = None
+    _seen: int = field(default=0, init=False)
+
+    def notify(self, event: QueryEvent) -> None:
+        if event.ignored:
+            return
+        self._seen += 1
+        fetch = event.once(_measured)
+        if fetch is not None:
+            position = self.position() if self.position is not None else self._seen
+            self.fetched.append(Fetched(position, event.alias, event.sql, fetch, event.call_site))
+
+    @property
+    def rows(self) -> int:
+        return sum(f.fetch.rows for f in self.fetched)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.fetch.bytes for f in self.fetched)
+
+
+@contextmanager
+def record_fetches(*, position: Callable[[], int] | None = None) -> Iterator[FetchRecorder]:
+    """Measure what each of the block's statements fetches, on every database alias."""
+    recorder = FetchRecorder(position=position)
+    with listening(recorder):
+        yield recorder
+
+
 _COLUMNS_SQL = """
 SELECT c.oid, a.attnum, c.relname, a.attname
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
@@ -74,11 +128,9 @@ def _column_names(alias: str, refresh: bool = False) -> dict[tuple[int, int], tu
     return _names[key]
 
 
-def fetched_columns(query: Query) -> list[str]:
+def fetched_columns(query: Fetched) -> list[str]:
     """``["catalog_book.id", "catalog_book.title", ...]``: the table columns the query's
     result carried, in result order (computed columns left out)."""
-    if query.fetch is None:
-        return []
     names = _column_names(query.alias)
     if any((oid, num) not in names for oid, num, _ in query.fetch.columns if oid):
         names = _column_names(query.alias, refresh=True)
@@ -91,16 +143,16 @@ def fetched_columns(query: Query) -> list[str]:
 
 
 def over_fetches(
-    queries: Iterable[Query], forbidden: Mapping[str, Iterable[str]]
-) -> list[tuple[int, Query, list[str]]]:
-    """``(position, query, ["catalog_book.description", ...])`` for each query whose
-    result carried a forbidden column (``{"catalog_book": {"description"}}``)."""
+    fetched: Iterable[Fetched], forbidden: Mapping[str, Iterable[str]]
+) -> list[tuple[Fetched, list[str]]]:
+    """``(fetched, ["catalog_book.description", ...])`` for each statement whose result
+    carried a forbidden column (``{"catalog_book": {"description"}}``)."""
     wanted = {f"{table}.{column}" for table, columns in forbidden.items() for column in columns}
     found = []
-    for i, query in enumerate(queries, start=1):
+    for query in fetched:
         hit = [c for c in fetched_columns(query) if c in wanted]
         if hit:
-            found.append((i, query, hit))
+            found.append((query, hit))
     return found
 
 
@@ -110,13 +162,12 @@ FIX = (
 )
 
 
-def describe_over_fetches(found: list[tuple[int, Query, list[str]]]) -> str:
+def describe_over_fetches(found: list[tuple[Fetched, list[str]]]) -> str:
     lines = []
-    for i, query, columns in found:
-        rows = query.fetch.rows if query.fetch else 0
-        size = query.fetch.bytes if query.fetch else 0
+    for query, columns in found:
+        rows, size = query.fetch.rows, query.fetch.bytes
         lines.append(
-            f"  query {i} fetched {', '.join(columns)} ({rows} rows, {size} bytes)\n"
+            f"  query {query.position} fetched {', '.join(columns)} ({rows} rows, {size} bytes)\n"
             f"    at {query.call_site or '?'}\n    {query.sql[:300]}"
         )
     return "\n".join(lines) + f"\n  {FIX}"

@@ -1,9 +1,9 @@
 """The tenant-scope guard: every statement on a tenant-owned table is scoped, in every test.
 
 A project registers its tenant-owned tables once (``register_tenant_tables``, from an
-AppConfig.ready()); the pytest plugin then records every test with ``guard_scope=True``
-and fails a test in which a statement reads, updates or deletes rows of such a table with
-none of these:
+AppConfig.ready()); the pytest plugin then guards every test (``guard_scope()``, a
+listener on perf.recording's recorder) and fails a test in which a statement reads,
+updates or deletes rows of such a table with none of these:
 
 - a filter on the tenant column in its SQL (``"catalog_book"."tenant_id" = %s``, or the
   same in raw SQL);
@@ -25,13 +25,14 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 from perf import sql as sqlmod
-from perf.callsite import project_call_site
+from perf.recording import Collector, QueryEvent, listening
 
 # Django's code that acts on rows already in hand (one row's relation, save, refresh,
 # delete cascades): its statements filter by the primary or foreign key of those rows.
@@ -119,12 +120,32 @@ def _vetted(frame: FrameType | None, scope: TenantScope) -> bool:
     return False
 
 
-def unscoped_access(sql: str, frame: FrameType) -> Unscoped | None:
+def unscoped_access(event: QueryEvent) -> Unscoped | None:
     """The statement's unscoped access to a tenant-owned table, or None."""
-    scope = _scope
+    scope, sql = _scope, event.sql
     if scope is None or not _CHECKED.match(sql):
         return None
     table = sqlmod.main_table(sql)
-    if table not in scope.tables or scope.filters_tenant(sql) or _vetted(frame, scope):
+    if table not in scope.tables or scope.filters_tenant(sql) or _vetted(event.frame, scope):
         return None
-    return Unscoped(table, sql, project_call_site(frame), scope.fix)
+    return Unscoped(table, sql, event.call_site, scope.fix)
+
+
+class ScopeGuard(Collector[Unscoped]):
+    """The listener: every unscoped access to a tenant-owned table in a block."""
+
+    def __init__(self) -> None:
+        super().__init__(unscoped_access)
+
+    @property
+    def unscoped(self) -> list[Unscoped]:
+        return self.found
+
+
+@contextmanager
+def guard_scope() -> Iterator[ScopeGuard]:
+    """Check every statement of the block for its tenant filter, on every database alias;
+    what fails the check lands in the guard's ``unscoped``."""
+    guard = ScopeGuard()
+    with listening(guard):
+        yield guard

@@ -12,8 +12,7 @@ from catalog.models import Book
 from orders.models import Order, OrderStatus
 from orders.services import CANCELLABLE, OrderLine, OrderNotCancellableError, order_place
 from perf import pytest_plugin
-from perf.recording import record_queries
-from perf.tenancy import UnscopedAccessError, tenant_scope
+from perf.tenancy import UnscopedAccessError, guard_scope, tenant_scope
 from tenants.models import Tenant, User
 from tenants.querysets import TenantScopedQuerySet
 from tenants.scoping import tenant_owned_models
@@ -48,9 +47,9 @@ def order_cancel_leaky(*, tenant: Tenant, order_id: uuid.UUID, user: User | None
 @pytest.mark.allow_unscoped("the unscoped lookup is the subject of the test")
 def test_an_unscoped_lookup_in_a_service_is_reported_with_its_call_site(tenant, other_tenant):
     theirs = OrderFactory(tenant=other_tenant, status=OrderStatus.SHIPPED)
-    with record_queries(guard_scope=True) as recording, pytest.raises(OrderNotCancellableError):
+    with guard_scope() as guard, pytest.raises(OrderNotCancellableError):
         order_cancel_leaky(tenant=tenant, order_id=theirs.id, user=None)
-    [found] = recording.unscoped
+    [found] = guard.unscoped
     message = found.describe()
     assert message.startswith("unscoped access to tenant-owned table orders_order")
     assert "at tests/test_scope_guard.py:" in message and "in order_cancel_leaky" in message
@@ -71,9 +70,9 @@ def test_a_scope_that_forgets_its_filter_is_reported_at_the_service(tenant, monk
     monkeypatch.setattr(TenantScopedQuerySet, "for_tenant_id", for_tenant_id_without_filter)
     from orders.services import order_cancel
 
-    with record_queries(guard_scope=True) as recording:
+    with guard_scope() as guard:
         order_cancel(tenant=tenant, order_id=order.id, user=user)
-    sites = [u.call_site or "" for u in recording.unscoped]
+    sites = [u.call_site or "" for u in guard.unscoped]
     assert sites and sites[0].startswith("orders/services.py:")
     assert "in order_cancel" in sites[0]
 
@@ -81,16 +80,16 @@ def test_a_scope_that_forgets_its_filter_is_reported_at_the_service(tenant, monk
 @pytest.mark.allow_unscoped("the raw statement is the subject of the test")
 def test_raw_sql_without_the_tenant_filter_is_reported(tenant):
     BookFactory(tenant=tenant)
-    with record_queries(guard_scope=True) as recording, connection.cursor() as cursor:
+    with guard_scope() as guard, connection.cursor() as cursor:
         cursor.execute("SELECT id FROM catalog_book WHERE stock > %s", [0])
         cursor.execute("SELECT id FROM catalog_book WHERE tenant_id = %s", [tenant.id])
-    assert [u.table for u in recording.unscoped] == ["catalog_book"]
+    assert [u.table for u in guard.unscoped] == ["catalog_book"]
 
 
 def test_scoped_reads_and_rows_in_hand_pass(tenant):
     book = BookGenreFactory(book__tenant=tenant).book
     order = OrderFactory(tenant=tenant)
-    with record_queries(guard_scope=True) as recording:
+    with guard_scope() as guard:
         fetched = Book.objects.for_tenant(tenant).get(pk=book.pk)
         fetched.refresh_from_db()
         assert fetched.author.name  # a forward relation of a row in hand
@@ -99,7 +98,7 @@ def test_scoped_reads_and_rows_in_hand_pass(tenant):
         assert Book.objects.across_tenants("test").filter(pk=book.pk).exists()
         assert list(order.items.all()) == []
         Order.objects.for_tenant(tenant).filter(pk=order.pk).delete()
-    assert recording.unscoped == []
+    assert guard.unscoped == []
 
 
 class _Item:
@@ -138,6 +137,6 @@ def test_the_plugin_fails_any_test_that_runs_an_unscoped_statement(other_tenant)
 
 
 def test_the_guard_ignores_statements_of_tables_it_does_not_own(tenant):
-    with record_queries(guard_scope=True) as recording:
+    with guard_scope() as guard:
         list(User.objects.filter(username="x"))
-    assert recording.unscoped == []
+    assert guard.unscoped == []

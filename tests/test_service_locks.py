@@ -16,8 +16,7 @@ from catalog.services import book_delete, books_reprice, books_restock
 from orders.models import Order, OrderStatus
 from orders.querysets import OrderQuerySet
 from orders.services import OrderLine, order_cancel, order_place, orders_mark_shipped
-from perf.locks import LockOrderError, assert_locks, declared_locks
-from perf.recording import record_queries
+from perf.locks import LockOrderError, assert_locks, declared_locks, record_locks
 from tenants.querysets import TenantScopedQuerySet
 from tests.factories import BookFactory, OrderFactory, UserFactory
 
@@ -77,7 +76,7 @@ def test_the_lock_check_is_on_in_the_tests():
 def test_order_place_locks_the_books_then_takes_their_stock(tenant):
     user = UserFactory(tenant=tenant)
     books = BookFactory.create_batch(2, tenant=tenant, stock=5)
-    with record_queries() as recording:
+    with record_locks() as taken:
         order_place(
             tenant=tenant,
             user=user,
@@ -85,7 +84,7 @@ def test_order_place_locks_the_books_then_takes_their_stock(tenant):
             idempotency_key="k1",
         )
     assert_locks(
-        recording,
+        taken,
         [("advisory", "ADVISORY"), ("catalog_book", "FOR UPDATE"), ("catalog_book", "UPDATE")],
     )
 
@@ -94,10 +93,10 @@ def test_order_cancel_locks_the_order_then_its_books(tenant):
     user = UserFactory(tenant=tenant)
     book = BookFactory(tenant=tenant, stock=5)
     order = order_place(tenant=tenant, user=user, items=[OrderLine(book.id, 2)]).order
-    with record_queries() as recording:
+    with record_locks() as taken:
         order_cancel(tenant=tenant, order_id=order.id, user=user)
     assert_locks(
-        recording,
+        taken,
         [
             ("orders_order", "FOR UPDATE"),
             ("catalog_book", "FOR UPDATE"),
@@ -109,9 +108,9 @@ def test_order_cancel_locks_the_order_then_its_books(tenant):
 
 def test_book_delete_locks_the_book_before_deleting_it(tenant):
     book = BookFactory(tenant=tenant)
-    with record_queries() as recording:
+    with record_locks() as taken:
         book_delete(tenant=tenant, book_id=book.id)
-    locks = recording.locks()
+    locks = taken.locks()
     assert locks[0] == ("catalog_book", "FOR UPDATE")
     assert locks[-1] == ("catalog_book", "DELETE")
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from perf.locks import LockDeclaration, LockOrderError, check_locks, locks_taken
-from perf.recording import Query
+from perf.locks import (
+    LockDeclaration,
+    LockedStatement,
+    LockOrderError,
+    check_locks,
+    locks_taken,
+)
 
 
 def test_the_parser_reads_locks_from_sql():
@@ -24,9 +29,9 @@ def test_the_parser_reads_locks_from_sql():
     assert locks_taken('SELECT "a"."id" FROM "a"') == ()
 
 
-def _queries(*statements: str) -> list[Query]:
+def _queries(*statements: str) -> list[LockedStatement]:
     return [
-        Query("default", sql, sql, 0.0, locks=locks_taken(sql), call_site=f"app.py:{i}")
+        LockedStatement(sql, locks_taken(sql), call_site=f"app.py:{i}")
         for i, sql in enumerate(statements, start=1)
     ]
 

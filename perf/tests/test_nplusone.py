@@ -9,8 +9,14 @@ from rest_framework import serializers
 from catalog.models import Book, Genre
 from orders.models import Order, OrderItem
 from perf import nplusone
-from perf.nplusone import NPlusOneError, allow_repeats, detect_n_plus_one, find_repeats
-from perf.recording import pattern_matches, record_queries
+from perf.nplusone import (
+    NPlusOneError,
+    allow_repeats,
+    detect_n_plus_one,
+    find_repeats,
+    pattern_matches,
+)
+from perf.recording import record_queries
 from tests.factories import BookFactory, BookGenreFactory, OrderFactory, OrderItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -113,7 +119,7 @@ def test_a_lazy_reverse_foreign_key_is_caught_with_prefetch_advice(tenant):
 def test_the_same_serializers_with_their_relations_loaded_are_clean(books, tenant):
     for _ in range(5):
         OrderItemFactory(order=OrderFactory(tenant=tenant))
-    with detect_n_plus_one(), record_queries() as recording:
+    with detect_n_plus_one() as detector, record_queries() as recording:
         _render(LazyBookSerializer, Book.objects.across_tenants("test").select_related("author"))
         _render(
             BookGenresSerializer, Book.objects.across_tenants("test").prefetch_related("genres")
@@ -125,17 +131,17 @@ def test_the_same_serializers_with_their_relations_loaded_are_clean(books, tenan
             ),
         )
     assert recording.count == 5
-    assert find_repeats(recording, threshold=2) == []
+    assert find_repeats(detector.counter, threshold=2) == []
 
 
 def test_below_the_threshold_nothing_fires(tenant):
     for _ in range(4):
         BookFactory(tenant=tenant)
-    with detect_n_plus_one(), record_queries() as recording:
+    with detect_n_plus_one() as detector, record_queries() as recording:
         _render(LazyBookSerializer, Book.objects.across_tenants("test").all())  # 4 author loads < 5
     # The lazy loads did happen: the threshold (5) is what kept the detector quiet.
     assert recording.count == 1 + 4
-    [repeat] = find_repeats(recording, threshold=4)
+    [repeat] = find_repeats(detector.counter, threshold=4)
     assert (repeat.count, repeat.origin.table) == (4, "catalog_author")
 
 
