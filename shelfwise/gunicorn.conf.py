@@ -31,7 +31,7 @@ def _usable_cpus(cpu_max="/sys/fs/cgroup/cpu.max"):
 # serves a request, so `timeout` killed any export that a slow client read for longer,
 # mid-body and with a 200 already sent. A gthread worker's main thread beats while its
 # threads serve, so `timeout` bounds a hung worker, not a request; a client that stops
-# reading is bounded by EXPORT_SEND_TIMEOUT (settings.py) instead. Each thread keeps its
+# reading is bounded by EXPORT_SEND_TIMEOUT (settings/base.py) instead. Each thread keeps its
 # own persistent database connection: up to workers x threads connections per server.
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * _usable_cpus() + 1, 8)))
 worker_class = "gthread"

@@ -76,7 +76,7 @@ def live_gunicorn(fuzz_tenant):
     env = dict(os.environ)
     env |= {
         "DATABASE_URL": current_database_url(),
-        "DJANGO_SETTINGS_MODULE": "shelfwise.settings_test",
+        "DJANGO_SETTINGS_MODULE": "shelfwise.settings.test",
         "GUNICORN_LOG_LEVEL": "warning",
     }
     argv = [

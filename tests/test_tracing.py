@@ -24,7 +24,7 @@ from perf.loadtest.runner import ServerProcess, free_port
 from shelfwise import tracing
 from shelfwise.db.urls import current_database_url
 from shelfwise.serving import gunicorn_command, health_url
-from shelfwise.settings import tracing_config
+from shelfwise.settings.observability import tracing_config
 from tenants.models import Role
 from tenants.services import api_token_issue, user_get_or_create
 from tests.factories import BookFactory
