@@ -1,6 +1,6 @@
 """The base of every service error: a stable code, a message and optional details.
 
-Services raise subclasses; shelfwise.errors maps each class to an HTTP status, and any
+Services raise subclasses; shelfwise.http.errors maps each class to an HTTP status, and any
 subclass it does not list gets the base's 400 (a refusal of what was asked, never a 500).
 """
 

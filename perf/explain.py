@@ -89,7 +89,7 @@ def _call_site(frame: FrameType | None) -> str | None:
     """The innermost project frame that sent a statement, outside perf and outside the
     QuerySet methods that merely evaluate it (a scoped queryset's ``_fetch_all``, say), and
     the first frame of another module that called it:
-    ``"shelfwise/pagination.py:97 in _numbered_page < catalog/views.py:88 in get"``."""
+    ``"shelfwise/http/pagination.py:97 in _numbered_page < catalog/views.py:88 in get"``."""
     roots = _project_roots()
     sites: list[str] = []
     files: set[str] = set()

@@ -22,7 +22,7 @@ from catalog.selectors import tenants_by_size
 from perf.bench import gate
 from perf.bench import race as engine
 from shelfwise.db.urls import current_database_url
-from shelfwise.pagination import _encode_cursor
+from shelfwise.http.pagination import _encode_cursor
 from shelfwise.serving import HEALTH_PATH, GunicornCommand, gunicorn_command
 from tenants.models import Role, Tenant
 from tenants.services import api_token_issue, api_token_revoke, user_get_or_create

@@ -21,8 +21,8 @@ from django.test import Client
 
 from orders.models import Order
 from perf.loadtest.runner import free_port
-from shelfwise import outage
 from shelfwise.db.urls import current_database_url
+from shelfwise.http import outage
 from tenants.services import api_token_issue
 from tests.factories import BookFactory, TenantFactory, UserFactory
 

@@ -80,7 +80,7 @@ def live_gunicorn(fuzz_tenant):
         "GUNICORN_LOG_LEVEL": "warning",
     }
     argv = [
-        sys.executable, "-m", "gunicorn", "--config", "shelfwise/gunicorn.conf.py",
+        sys.executable, "-m", "gunicorn", "--config", "shelfwise/serving/gunicorn.conf.py",
         "--bind", f"127.0.0.1:{port}", "--workers", "2",
     ]  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIRequestFactory
 
 from core.errors import ServiceError
-from shelfwise.errors import DOMAIN_ERROR_STATUS, exception_handler
+from shelfwise.http.errors import DOMAIN_ERROR_STATUS, exception_handler
 
 
 def _all_subclasses(cls: type) -> list[type]:

@@ -1,4 +1,4 @@
-"""The catalog services' errors; shelfwise.errors maps each to an HTTP status."""
+"""The catalog services' errors; shelfwise.http.errors maps each to an HTTP status."""
 
 from __future__ import annotations
 

@@ -42,15 +42,15 @@ INSTALLED_APPS = [
 # queries and none of silk's bookkeeping, which silk does outside it.
 MIDDLEWARE = [
     # First: every log line of the request, a 503 included, carries its id.
-    "shelfwise.logs.RequestIdMiddleware",
+    "shelfwise.serving.logs.RequestIdMiddleware",
     # Outermost after it, so that a database failure anywhere below is a 503 JSON (errors.py).
-    "shelfwise.middleware.DatabaseUnavailableMiddleware",
+    "shelfwise.http.middleware.DatabaseUnavailableMiddleware",
     *(["silk.middleware.SilkyMiddleware"] if SILK_ENABLED else []),
     "perf.middleware.QueryCountMiddleware",
     # Marks the catalog's reads for the replica; pins a tenant to the primary after writes.
     *(["shelfwise.db.replica.ReplicaMiddleware"] if DATABASE_REPLICA_URL else []),
-    "shelfwise.middleware.RequireContentLengthMiddleware",
-    "shelfwise.middleware.RejectNulBytesMiddleware",
+    "shelfwise.http.middleware.RequireContentLengthMiddleware",
+    "shelfwise.http.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The admin's static files, from gunicorn itself (collected in the image; found in
     # the apps in dev).
@@ -140,7 +140,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 
 # unset, each process keeps its own in memory, so with several workers the effective
 # rate is workers x the configured rate. Short socket timeouts: a slow or dead Redis
 # costs a request at most that long, and the throttle then lets it through
-# (shelfwise/throttling.py) rather than fail the API.
+# (shelfwise/http/throttling.py) rather than fail the API.
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
@@ -164,16 +164,16 @@ else:
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["shelfwise.parsers.BoundedORJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["shelfwise.http.parsers.BoundedORJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.IsTenantMember"],
-    "DEFAULT_PAGINATION_CLASS": "shelfwise.pagination.PagePagination",
-    "DEFAULT_FILTER_BACKENDS": ["shelfwise.filters.FilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": ["shelfwise.throttling.TenantUserRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "shelfwise.http.pagination.PagePagination",
+    "DEFAULT_FILTER_BACKENDS": ["shelfwise.http.filters.FilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["shelfwise.http.throttling.TenantUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"tenant_user": env_str("API_THROTTLE_RATE", "6000/min")},
-    "DEFAULT_SCHEMA_CLASS": "shelfwise.schema.AutoSchema",
-    "DEFAULT_METADATA_CLASS": "shelfwise.metadata.EndpointMetadata",
-    "EXCEPTION_HANDLER": "shelfwise.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "shelfwise.http.schema.AutoSchema",
+    "DEFAULT_METADATA_CLASS": "shelfwise.http.metadata.EndpointMetadata",
+    "EXCEPTION_HANDLER": "shelfwise.http.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
 }

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from django.core.exceptions import ImproperlyConfigured
 
-from shelfwise.logs import SHARED_PROCESSORS
+from shelfwise.serving.logs import SHARED_PROCESSORS
 from shelfwise.settings.env import (
     BASE_DIR,
     IS_DEV,
@@ -81,7 +81,9 @@ PERF = {
     "TIER_RESOLVER": "catalog.tiers.request_tier",
     # Traced requests carry perf's route, tier, query count and SQL time (only when on:
     # off, the middleware does not even look for a hook).
-    "REQUEST_HOOKS": ["shelfwise.tracing.annotate_request_span"] if TRACING["ENABLED"] else [],
+    "REQUEST_HOOKS": ["shelfwise.serving.tracing.annotate_request_span"]
+    if TRACING["ENABLED"]
+    else [],
     "METRICS_PREFIX": "shelfwise",
     "PROJECT_ROOTS": [str(BASE_DIR)],
 }
@@ -102,7 +104,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # The same lines as gunicorn's (shelfwise/serving/logs.py): JSON unless LOG_JSON=0.
-    "formatters": {"structured": {"()": "shelfwise.logs.formatter", "json": LOG_JSON}},
+    "formatters": {"structured": {"()": "shelfwise.serving.logs.formatter", "json": LOG_JSON}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -28,8 +28,8 @@ from rest_framework.views import set_rollback
 from catalog import services as catalog_services
 from core.errors import ServiceError
 from orders import services as order_services
-from shelfwise import outage
-from shelfwise.parsers import RequestTooLarge
+from shelfwise.http import outage
+from shelfwise.http.parsers import RequestTooLarge
 
 API_PREFIX = "/api/"
 
