@@ -133,8 +133,7 @@ def _freeze_startup_objects():
     """Move everything the worker holds after startup (Django, the apps, the URLconf and
     its views) out of the garbage collector's reach: full collections then scan only
     what requests allocate. Without it, those collections were the catalog page's tail
-    latency under load (p99 about 60-93 ms against 46-56 ms with it, at the same p50;
-    docs/performance.md)."""
+    latency under load (figures: docs/performance.md)."""
     import gc
 
     from django.apps import apps
