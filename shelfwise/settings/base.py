@@ -43,7 +43,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every log line of the request, a 503 included, carries its id.
     "shelfwise.serving.logs.RequestIdMiddleware",
-    # Outermost after it, so that a database failure anywhere below is a 503 JSON (errors.py).
+    # Outermost after it: a database failure anywhere below is a 503 JSON (http/errors.py).
     "shelfwise.http.middleware.DatabaseUnavailableMiddleware",
     *(["silk.middleware.SilkyMiddleware"] if SILK_ENABLED else []),
     "perf.middleware.QueryCountMiddleware",
