@@ -58,4 +58,4 @@ STOPSIGNAL SIGTERM
 # Liveness without the database (/api/v2/health); the slim image has no curl.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v2/health', timeout=2)"]
-CMD ["gunicorn", "--config", "shelfwise/gunicorn.conf.py"]
+CMD ["gunicorn", "--config", "shelfwise/serving/gunicorn.conf.py"]

@@ -42,7 +42,7 @@ def embedded_pg_root() -> Iterator[Path]:
     try:
         yield root
     finally:
-        from shelfwise.embedded_db import EmbeddedPostgres
+        from shelfwise.db.embedded.server import EmbeddedPostgres
 
         server = EmbeddedPostgres(root)
         if root.exists() and server.status() is not None:

@@ -61,7 +61,7 @@ class BookFilterSet(django_filters.FilterSet):
     )
 
     # No filter (nor the ordering) applies without its parameter: the backend skips this
-    # FilterSet when none is sent (shelfwise.filters.FilterBackend; tested).
+    # FilterSet when none is sent (shelfwise.http.filters.FilterBackend; tested).
     inert_without_params = True
 
     class Meta:

@@ -12,7 +12,7 @@ import orjson
 from django.db import connection, transaction
 from django.db.models import Sum
 
-from catalog.services import book_stock_restore, book_stock_take, books_lock
+from catalog.services import OutOfStockError, book_stock_restore, book_stock_take, books_lock
 from core.errors import ServiceError
 from orders.models import Order, OrderItem, OrderStatus
 from perf.locks import takes_locks
@@ -26,6 +26,8 @@ CANCELLABLE = frozenset({OrderStatus.PENDING, OrderStatus.PAID})
 
 
 # --- Errors ------------------------------------------------------------------------------
+# Each with its HTTP status (400 unless it names one). Short stock is the catalog's
+# OutOfStockError: the catalog owns stock, and placement raises it with the short lines.
 
 
 class OrderError(ServiceError):
@@ -42,24 +44,23 @@ class UnknownBooksError(OrderError):
     code = "unknown_books"
 
 
-class OutOfStockError(OrderError):
-    code = "out_of_stock"
-
-
 class IdempotencyKeyInFlightError(OrderError):
     """Another request with this key is being processed right now."""
 
     code = "idempotency_key_in_flight"
+    status = 409
 
 
 class IdempotencyKeyReusedError(OrderError):
     """The key already placed an order with a different body."""
 
     code = "idempotency_key_reused"
+    status = 422
 
 
 class OrderNotCancellableError(OrderError):
     code = "order_not_cancellable"
+    status = 409
 
 
 # --- Placement ---------------------------------------------------------------------------

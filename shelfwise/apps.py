@@ -13,8 +13,8 @@ class ShelfwiseConfig(AppConfig):
         from django.core.signals import got_request_exception
         from django.db.backends.signals import connection_created
 
-        from shelfwise import outage
-        from shelfwise.middleware import remember_database_error
+        from shelfwise.http import outage
+        from shelfwise.http.middleware import remember_database_error
 
         connection_created.connect(outage.connection_created, dispatch_uid="shelfwise.outage")
         got_request_exception.connect(remember_database_error, dispatch_uid="shelfwise.outage")
@@ -23,11 +23,11 @@ class ShelfwiseConfig(AppConfig):
 
 
 def _set_up_tracing() -> None:
-    from shelfwise import tracing
+    from shelfwise.serving import tracing
 
     tracing.instrument()
     # Under gunicorn, each worker starts its own provider after the fork
-    # (gunicorn.conf.py's post_worker_init); any other process (runserver, a command)
+    # (serving/gunicorn.conf.py's post_worker_init); any other process (runserver, a command)
     # starts it now.
     if "gunicorn.arbiter" not in sys.modules:
         tracing.start()

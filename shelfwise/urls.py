@@ -3,10 +3,11 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from perf.metrics import metrics_view
-from shelfwise import errors, views
+from shelfwise import views
 from shelfwise.api_root import ApiRootApi
-from shelfwise.methods import allow_methods
-from shelfwise.schema_views import SchemaApi, SchemaDocsApi, SchemaRedocApi
+from shelfwise.http import errors
+from shelfwise.http.methods import allow_methods
+from shelfwise.http.schema_views import SchemaApi, SchemaDocsApi, SchemaRedocApi
 
 # The admin's "View site" link: the API docs when they are served; else no link (the
 # site's root is not a page).
@@ -44,6 +45,6 @@ urlpatterns += [
 if settings.SILK_ENABLED:
     urlpatterns.append(path("silk/", include("shelfwise.silk_urls", namespace="silk")))
 
-handler400 = "shelfwise.errors.handler400"
-handler404 = "shelfwise.errors.handler404"
-handler500 = "shelfwise.errors.handler500"
+handler400 = "shelfwise.http.errors.handler400"
+handler404 = "shelfwise.http.errors.handler404"
+handler500 = "shelfwise.http.errors.handler500"

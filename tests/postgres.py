@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from shelfwise.embedded_db import EmbeddedPostgres, _quiet_runtime_dir_warning, _system_user
+from shelfwise.db.embedded.server import EmbeddedPostgres, _quiet_runtime_dir_warning, _system_user
 
 
 def stop_immediately(server: EmbeddedPostgres) -> None:

@@ -21,8 +21,8 @@ from django.test import Client
 
 from orders.models import Order
 from perf.process import free_port
-from shelfwise import outage
 from shelfwise.db.urls import current_database_url
+from shelfwise.http import outage
 from tenants.services import api_token_issue
 from tests.factories import BookFactory, TenantFactory, UserFactory
 
@@ -142,7 +142,7 @@ with connection.cursor() as cursor:
 @pytest.mark.django_db
 def test_server_connections_start_with_the_request_time_limits():
     # Read in a process with the real settings, as gunicorn has them (the test process
-    # itself runs without limits: settings_test.py).
+    # itself runs without limits: shelfwise/settings/test.py).
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "shelfwise.settings",

@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from perf.process import ServerProcess, free_port
-from shelfwise.embedded_db import EmbeddedPostgres
+from shelfwise.db.embedded.server import EmbeddedPostgres
 from tests.postgres import stop_immediately
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +161,7 @@ def test_an_outage_under_load_is_503s_then_recovery_with_no_acknowledged_order_l
 
     port = free_port()
     log = tmp_path / "gunicorn.log"
-    gunicorn = [sys.executable, "-m", "gunicorn", "--config", "shelfwise/gunicorn.conf.py"]
+    gunicorn = [sys.executable, "-m", "gunicorn", "--config", "shelfwise/serving/gunicorn.conf.py"]
     gunicorn += ["--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)]
     base = f"http://127.0.0.1:{port}"
     with (

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shelfwise.embedded_db import EmbeddedPostgres
+from shelfwise.db.embedded.server import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTERNAL_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -79,7 +79,7 @@ def test_without_database_url_the_embedded_server_starts_lazily(embedded_pg_root
 
 ACQUIRE = (
     "import os, sys; from pathlib import Path;"
-    "from shelfwise.embedded_db import EmbeddedPostgres;"
+    "from shelfwise.db.embedded.server import EmbeddedPostgres;"
     "info = EmbeddedPostgres(Path(sys.argv[1])).acquire(); print(info.pid, flush=True);"
     "os._exit(1) if sys.argv[2] == 'crash' else None"
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from perf.process import free_port
-from shelfwise.embedded_db import EmbeddedPostgres
+from shelfwise.db.embedded.server import EmbeddedPostgres
 from tests.postgres import stop_immediately
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -106,7 +106,7 @@ def test_healthcheck_and_no_migration_at_start():
 
 
 def test_the_stop_grace_outlasts_gunicorns_and_gunicorns_the_requests():
-    config = runpy.run_path(str(ROOT / "shelfwise" / "gunicorn.conf.py"))
+    config = runpy.run_path(str(ROOT / "shelfwise" / "serving" / "gunicorn.conf.py"))
     stop = re.search(r"--stop-timeout (\d+)", DOCKERFILE)
     assert stop is not None
     assert int(stop.group(1)) > config["graceful_timeout"]
@@ -119,7 +119,9 @@ def test_the_stop_grace_outlasts_gunicorns_and_gunicorns_the_requests():
     [("max 100000\n", None), ("150000 100000\n", 2), ("50000 100000\n", 1), (None, None)],
 )
 def test_workers_follow_the_cpus_the_container_may_use(tmp_path, cpu_max, expected):
-    usable = runpy.run_path(str(ROOT / "shelfwise" / "gunicorn.conf.py"))["_usable_cpus"]
+    usable = runpy.run_path(str(ROOT / "shelfwise" / "serving" / "gunicorn.conf.py"))[
+        "_usable_cpus"
+    ]
     path = tmp_path / "cpu.max"
     if cpu_max is not None:
         path.write_text(cpu_max)

@@ -44,7 +44,7 @@ def test_every_hot_query_plans_without_findings(seeded):
     assert "(growth checked against meridian-books)" in output
     assert "No findings in 8 hot queries." in output
     # Planned as served: the statements come from the real paginator and views.
-    assert "from: shelfwise/pagination.py" in output
+    assert "from: shelfwise/http/pagination.py" in output
     assert "from: catalog/selectors.py" in output and "in _export_rows" in output
 
 
@@ -65,7 +65,7 @@ def test_deep_pages_read_as_a_plain_offset_fail_the_check(seeded, monkeypatch):
     assert "catalog page (deep): " in message
     assert "on catalog_book reads 1,5" in message  # the 1,500 rows before the page, and more
     assert "registered as covering: it must be an Index Only Scan" in message
-    assert "sent from shelfwise/pagination.py" in message and "catalog/views.py" in message
+    assert "sent from shelfwise/http/pagination.py" in message and "catalog/views.py" in message
     assert "deferred join" in message
 
 
@@ -108,7 +108,7 @@ def test_a_page_whose_rows_grow_with_the_tenant_fails_the_check(seeded, monkeypa
     assert "rows for atlas-distribution (size 10,000) against 2,0" in message
     assert "for meridian-books (size 2,000)" in message
     assert "grows with the subject" in message
-    assert "sent from shelfwise/pagination.py" in message
+    assert "sent from shelfwise/http/pagination.py" in message
     assert "Fix: bound what it reads by the page" in message
 
 

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.core.signals import request_finished
 from gunicorn.config import Config
 
-from shelfwise.gunicorn_logs import JsonLogger
-from shelfwise.logs import RequestIdMiddleware, formatter
+from shelfwise.serving.gunicorn_logs import JsonLogger
+from shelfwise.serving.logs import RequestIdMiddleware, formatter
 
 
 def _record_with_exception() -> logging.LogRecord:
@@ -111,4 +111,4 @@ def test_responses_carry_the_request_id(client):
 
 def test_the_request_id_comes_first_in_every_profile():
     # So that every other middleware's lines, the outage guard's included, carry it.
-    assert settings.MIDDLEWARE[0] == "shelfwise.logs.RequestIdMiddleware"
+    assert settings.MIDDLEWARE[0] == "shelfwise.serving.logs.RequestIdMiddleware"

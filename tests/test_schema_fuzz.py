@@ -76,11 +76,11 @@ def live_gunicorn(fuzz_tenant):
     env = dict(os.environ)
     env |= {
         "DATABASE_URL": current_database_url(),
-        "DJANGO_SETTINGS_MODULE": "shelfwise.settings_test",
+        "DJANGO_SETTINGS_MODULE": "shelfwise.settings.test",
         "GUNICORN_LOG_LEVEL": "warning",
     }
     argv = [
-        sys.executable, "-m", "gunicorn", "--config", "shelfwise/gunicorn.conf.py",
+        sys.executable, "-m", "gunicorn", "--config", "shelfwise/serving/gunicorn.conf.py",
         "--bind", f"127.0.0.1:{port}", "--workers", "2",
     ]  # fmt: skip
     base = f"http://127.0.0.1:{port}"

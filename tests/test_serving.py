@@ -12,7 +12,10 @@ BASE = {"PATH": "/usr/bin", "GUNICORN_LOG_LEVEL": "debug", "PROMETHEUS_MULTIPROC
 
 
 def test_the_config_file_is_the_projects_and_exists():
-    assert Path(__file__).resolve().parents[1] / "shelfwise" / "gunicorn.conf.py" == GUNICORN_CONFIG
+    assert (
+        Path(__file__).resolve().parents[1] / "shelfwise" / "serving" / "gunicorn.conf.py"
+        == GUNICORN_CONFIG
+    )
     assert GUNICORN_CONFIG.is_file()
 
 

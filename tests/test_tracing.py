@@ -1,4 +1,4 @@
-"""OpenTelemetry traces (shelfwise/tracing.py): switched by the OTEL_* variables, a server
+"""OpenTelemetry traces (shelfwise/serving/tracing.py): switched by the OTEL_* variables, a server
 span per request with perf's figures, a child span per query; nothing when off.
 
 Spans go to the SDK's in-memory exporter or to a subprocess's console: never off the
@@ -21,16 +21,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from perf.process import ServerProcess, free_port
-from shelfwise import tracing
 from shelfwise.db.urls import current_database_url
-from shelfwise.serving import gunicorn_command, health_url
-from shelfwise.settings import tracing_config
+from shelfwise.serving import gunicorn_command, health_url, tracing
+from shelfwise.settings.observability import tracing_config
 from tenants.models import Role
 from tenants.services import api_token_issue, user_get_or_create
 from tests.factories import BookFactory
 
 ROOT = Path(__file__).resolve().parent.parent
-HOOK = "shelfwise.tracing.annotate_request_span"
+HOOK = "shelfwise.serving.tracing.annotate_request_span"
 
 
 # --- The switch: the standard OTEL_* variables --------------------------------------------

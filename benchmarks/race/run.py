@@ -22,7 +22,7 @@ from benchmarks.race import engine, gate
 from catalog.models import Book
 from catalog.selectors import tenants_by_size
 from shelfwise.db.urls import current_database_url
-from shelfwise.pagination import _encode_cursor
+from shelfwise.http.pagination import _encode_cursor
 from shelfwise.serving import HEALTH_PATH, GunicornCommand, gunicorn_command
 from tenants.models import Role, Tenant
 from tenants.services import api_token_issue, api_token_revoke, user_get_or_create

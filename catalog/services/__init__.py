@@ -41,7 +41,7 @@ from catalog.services.search_documents import (
     book_search_documents_refresh,
 )
 from catalog.services.stock import (
-    StockShortError,
+    OutOfStockError,
     book_stock_restore,
     book_stock_take,
     books_lock,
@@ -60,7 +60,7 @@ __all__ = [
     "CatalogError",
     "CatalogReferenceError",
     "IsbnTakenError",
-    "StockShortError",
+    "OutOfStockError",
     "author_rename",
     "author_search_documents_refresh",
     "book_create",

@@ -1,4 +1,4 @@
-"""The catalog services' errors; shelfwise.errors maps each to an HTTP status."""
+"""The catalog services' errors, each with its HTTP status (400 unless it names one)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ class CatalogReferenceError(CatalogError):
 
 class IsbnTakenError(CatalogError):
     code = "isbn_taken"
+    status = 409
 
 
 class BookInUseError(CatalogError):
     """Orders refer to the book, so it cannot be deleted."""
 
     code = "book_in_use"
+    status = 409

@@ -30,10 +30,12 @@ WHERE b.id = l.book_id AND b.tenant_id = %s AND b.stock >= l.quantity
 """
 
 
-class StockShortError(CatalogError):
-    """A book has fewer copies than a sale takes."""
+class OutOfStockError(CatalogError):
+    """A book has fewer copies than a sale takes. The catalog owns stock: order placement
+    raises this one too, with the short lines in its details."""
 
     code = "out_of_stock"
+    status = 409
 
 
 @takes_locks("catalog_book")
@@ -52,7 +54,7 @@ def books_lock(
 def book_stock_take(*, tenant: Tenant, quantities: Sequence[tuple[uuid.UUID, int]]) -> None:
     """Take ``quantity`` copies of each book, one line per book, in one UPDATE. The caller
     holds the books' locks (``books_lock``) and has checked the stock; should a
-    book still be short, StockShortError (raise it inside the transaction: nothing is
+    book still be short, OutOfStockError (raise it inside the transaction: nothing is
     taken)."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -60,7 +62,7 @@ def book_stock_take(*, tenant: Tenant, quantities: Sequence[tuple[uuid.UUID, int
             [[book_id for book_id, _ in quantities], [n for _, n in quantities], tenant.id],
         )
         if cursor.rowcount != len(quantities):
-            raise StockShortError("Not enough stock.")
+            raise OutOfStockError("Not enough stock.")
 
 
 @takes_locks("catalog_book")

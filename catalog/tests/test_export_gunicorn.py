@@ -66,7 +66,8 @@ def server(catalog, db, tmp_path):
         "GUNICORN_LOG_LEVEL": "info",
     }
     argv = [
-        sys.executable, "-m", "gunicorn", "--config", str(ROOT / "shelfwise" / "gunicorn.conf.py"),
+        sys.executable, "-m", "gunicorn",
+        "--config", str(ROOT / "shelfwise" / "serving" / "gunicorn.conf.py"),
         "--bind", f"127.0.0.1:{port}", "--workers", "1",
         "--timeout", str(WORKER_TIMEOUT_S),
     ]  # fmt: skip

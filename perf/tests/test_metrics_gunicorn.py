@@ -53,7 +53,7 @@ def test_metrics_count_requests_served_by_all_workers(tmp_path):
         "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none",
     }
     argv = [
-        sys.executable, "-m", "gunicorn", "--config", "shelfwise/gunicorn.conf.py",
+        sys.executable, "-m", "gunicorn", "--config", "shelfwise/serving/gunicorn.conf.py",
         "--bind", f"127.0.0.1:{port}", "--workers", "1",
     ]  # fmt: skip
     log = (tmp_path / "gunicorn.log").open("w")

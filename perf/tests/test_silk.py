@@ -74,7 +74,7 @@ def test_staging_settings_turn_silk_on_with_sampling_and_caps():
     # guard, which turns an unreachable database into a 503, sits outside it (and the
     # request id, first of all, checked in tests/test_logs.py).
     assert out == (
-        "['shelfwise.middleware.DatabaseUnavailableMiddleware',"
+        "['shelfwise.http.middleware.DatabaseUnavailableMiddleware',"
         " 'silk.middleware.SilkyMiddleware', 'perf.middleware.QueryCountMiddleware']"
         " 10 10000 log"
     )

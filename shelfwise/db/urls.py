@@ -7,7 +7,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connection
 
-from shelfwise.embedded_db import server_at
+from shelfwise.db.embedded.server import server_at
 
 
 def current_database_url() -> str:

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 
-from shelfwise.throttling import TenantUserRateThrottle
+from shelfwise.http.throttling import TenantUserRateThrottle
 from tests.factories import BookFactory
 
 pytestmark = [

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db.backends.postgresql import base, client
 
-from shelfwise.embedded_db import ServerInfo, server_at
+from shelfwise.db.embedded.server import ServerInfo, server_at
 
 
 def _server_info() -> ServerInfo:

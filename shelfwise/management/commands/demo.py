@@ -13,7 +13,7 @@ from django.db import connections
 
 from catalog.selectors import tenants_by_size
 from perf.process import ServerProcess
-from shelfwise.embedded_db import server_at
+from shelfwise.db.embedded.server import server_at
 from shelfwise.seeding import OPERATOR_PASSWORD
 from shelfwise.serving import gunicorn_command, health_url
 from tenants.models import Role, Tenant

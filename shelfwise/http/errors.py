@@ -4,8 +4,8 @@
 ``api_not_found`` give the same shape to errors that Django raises outside DRF (unknown
 paths, oversized bodies read by Django itself, crashes) under ``/api/``.
 
-Services raise domain errors (plain exceptions with ``code``, ``message``, ``details``);
-the HTTP status of each is decided here, in one table.
+Services raise domain errors (``core.errors.ServiceError``: ``code``, ``message``,
+``details``), each class carrying its HTTP ``status``; this module imports no app.
 """
 
 from __future__ import annotations
@@ -25,29 +25,11 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from catalog import services as catalog_services
 from core.errors import ServiceError
-from orders import services as order_services
-from shelfwise import outage
-from shelfwise.parsers import RequestTooLarge
+from shelfwise.http import outage
+from shelfwise.http.parsers import RequestTooLarge
 
 API_PREFIX = "/api/"
-
-DOMAIN_ERROR_STATUS: dict[type[Exception], int] = {
-    catalog_services.CatalogReferenceError: status.HTTP_400_BAD_REQUEST,
-    catalog_services.IsbnTakenError: status.HTTP_409_CONFLICT,
-    catalog_services.BookInUseError: status.HTTP_409_CONFLICT,
-    catalog_services.StockShortError: status.HTTP_409_CONFLICT,
-    order_services.OrderItemsInvalidError: status.HTTP_400_BAD_REQUEST,
-    order_services.UnknownBooksError: status.HTTP_400_BAD_REQUEST,
-    order_services.OutOfStockError: status.HTTP_409_CONFLICT,
-    order_services.IdempotencyKeyInFlightError: status.HTTP_409_CONFLICT,
-    order_services.IdempotencyKeyReusedError: status.HTTP_422_UNPROCESSABLE_ENTITY,
-    order_services.OrderNotCancellableError: status.HTTP_409_CONFLICT,
-    # The default of any other service error (the table is walked along each error's MRO):
-    # a refusal of what was asked, never a 500. tests/test_service_errors.py walks them all.
-    ServiceError: status.HTTP_400_BAD_REQUEST,
-}
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -61,13 +43,6 @@ def _json_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_json_keys(item) for item in value]
     return value
-
-
-def _domain_status(exc: Exception) -> int | None:
-    for cls in type(exc).__mro__:
-        if cls in DOMAIN_ERROR_STATUS:
-            return DOMAIN_ERROR_STATUS[cls]
-    return None
 
 
 def _as_api_exception(exc: Exception) -> Exception:
@@ -116,14 +91,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse |
         set_rollback()
         return database_response
     exc = _as_api_exception(exc)
-    domain_status = _domain_status(exc)
-    if domain_status is not None:
+    if isinstance(exc, ServiceError):
+        # Its class's status: the base's 400 unless it names another (never a 500).
+        # tests/test_service_errors.py walks every subclass.
         set_rollback()
-        message = getattr(exc, "message", str(exc))
-        return Response(
-            error_body(exc.code, message, getattr(exc, "details", None)),  # type: ignore[attr-defined]
-            status=domain_status,
-        )
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a bug: Django's 500 handling (handler500 below) takes over

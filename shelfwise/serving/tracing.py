@@ -1,8 +1,9 @@
 """OpenTelemetry traces: a server span per request (the Django instrumentation), a child
 span per query (the psycopg instrumentation), and perf's figures on the server span.
 
-Imported only when ``settings.TRACING["ENABLED"]`` (the OTEL_* variables, settings.py):
-off, no OpenTelemetry module is loaded at all. On, in two steps, because gunicorn forks:
+Imported only when ``settings.TRACING["ENABLED"]`` (the OTEL_* variables,
+shelfwise/settings/observability.py): off, no OpenTelemetry module is loaded at all. On,
+in two steps, because gunicorn forks:
 
 - ``instrument()`` at app load (``ShelfwiseConfig.ready``): wraps ``psycopg.connect`` and
   adds the instrumentation's middleware to ``MIDDLEWARE`` (outermost), before the first

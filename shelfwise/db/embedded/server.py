@@ -27,7 +27,7 @@ from pathlib import Path
 import fasteners
 import psutil
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[3]
 DEFAULT_ROOT = BASE_DIR / ".pgdata"
 DATABASE_NAME = "shelfwise"
 SUPERUSER = "postgres"

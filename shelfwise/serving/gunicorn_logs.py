@@ -1,5 +1,5 @@
-"""gunicorn's logger in the app's format (``shelfwise.logs.formatter``): gunicorn.conf.py
-names it as ``logger_class``. Kept apart from shelfwise.logs, which the settings import,
+"""gunicorn's logger in the app's format (``shelfwise.serving.logs.formatter``): gunicorn.conf.py
+names it as ``logger_class``. Kept apart from shelfwise.serving.logs, which the settings import,
 so that only gunicorn's processes import gunicorn."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 from gunicorn import glogging
 
-from shelfwise.logs import REQUEST_ID_HEADER, formatter
+from shelfwise.serving.logs import REQUEST_ID_HEADER, formatter
 
 
 class JsonLogger(glogging.Logger):

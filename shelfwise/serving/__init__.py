@@ -37,7 +37,7 @@ def gunicorn_command(
     env_unset: Iterable[str] = (),
     base_env: Mapping[str, str] | None = None,
 ) -> GunicornCommand:
-    """gunicorn under this interpreter with ``shelfwise/gunicorn.conf.py``.
+    """gunicorn under this interpreter with ``shelfwise/serving/gunicorn.conf.py``.
 
     ``bind`` is passed as given (``bench --race`` hands the engine a ``{bind}`` template);
     ``workers`` None keeps the config's count; ``app`` None keeps its WSGI app (ShelfWise).

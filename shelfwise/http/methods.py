@@ -1,6 +1,6 @@
 """The method contract of DRF's views, for the plain Django views (health, readiness,
 metrics): another method is a JSON 405 with ``Allow``; OPTIONS is a 200 with ``Allow``
-and the same description DRF's OPTIONS gives (``shelfwise.metadata``)."""
+and the same description DRF's OPTIONS gives (``shelfwise.http.metadata``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from shelfwise.errors import error_body
+from shelfwise.http.errors import error_body
 
 View = Callable[..., HttpResponse]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from shelfwise.errors import database_error_response, error_body
-from shelfwise.outage import database_failure
+from shelfwise.http.errors import database_error_response, error_body
+from shelfwise.http.outage import database_failure
 
 
 class RequireContentLengthMiddleware:

@@ -31,7 +31,7 @@ def _usable_cpus(cpu_max="/sys/fs/cgroup/cpu.max"):
 # serves a request, so `timeout` killed any export that a slow client read for longer,
 # mid-body and with a 200 already sent. A gthread worker's main thread beats while its
 # threads serve, so `timeout` bounds a hung worker, not a request; a client that stops
-# reading is bounded by EXPORT_SEND_TIMEOUT (settings.py) instead. Each thread keeps its
+# reading is bounded by EXPORT_SEND_TIMEOUT (settings/base.py) instead. Each thread keeps its
 # own persistent database connection: up to workers x threads connections per server.
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * _usable_cpus() + 1, 8)))
 worker_class = "gthread"
@@ -47,7 +47,7 @@ max_requests_jitter = 500
 # Heartbeat files in memory, as gunicorn's docs advise for containers.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # Staging and prod: an access line per request, and gunicorn's own lines in the app's
-# format (shelfwise/logs.py: JSON unless LOG_JSON=0, each request's id included).
+# format (shelfwise/serving/logs.py: JSON unless LOG_JSON=0, each request's id included).
 # GUNICORN_ACCESS_LOG="" turns the access log off ("-": stdout, or a file path).
 _DEV = os.environ.get("SHELFWISE_ENV", "dev") == "dev"
 _LOG_JSON = (os.environ.get("LOG_JSON") or ("0" if _DEV else "1")).lower() in {
@@ -55,7 +55,7 @@ _LOG_JSON = (os.environ.get("LOG_JSON") or ("0" if _DEV else "1")).lower() in {
 }  # fmt: skip
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "" if _DEV else "-") or None
 errorlog = "-"
-logger_class = f"shelfwise.gunicorn_logs.{'JsonLogger' if _LOG_JSON else 'ConsoleLogger'}"
+logger_class = f"shelfwise.serving.gunicorn_logs.{'JsonLogger' if _LOG_JSON else 'ConsoleLogger'}"
 # Gunicorn 27's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl):
 # every master on the machine (tests, demo, load tests) would bind and unlink the same
 # file. ShelfWise does not use it.
@@ -104,8 +104,8 @@ def post_worker_init(worker):
     connection.close()
     if _tracing_enabled():
         # The tracer provider's export thread must start in the worker, after the fork
-        # (shelfwise/tracing.py); the app load already instrumented Django and psycopg.
-        from shelfwise import tracing
+        # (shelfwise/serving/tracing.py); the app load already instrumented Django and psycopg.
+        from shelfwise.serving import tracing
 
         tracing.start()
     _freeze_startup_objects()
@@ -114,7 +114,7 @@ def post_worker_init(worker):
 def worker_exit(server, worker):
     """Export the spans still queued before the worker goes."""
     if _tracing_enabled():
-        from shelfwise import tracing
+        from shelfwise.serving import tracing
 
         tracing.shutdown()
 
@@ -133,8 +133,7 @@ def _freeze_startup_objects():
     """Move everything the worker holds after startup (Django, the apps, the URLconf and
     its views) out of the garbage collector's reach: full collections then scan only
     what requests allocate. Without it, those collections were the catalog page's tail
-    latency under load (p99 about 60-93 ms against 46-56 ms with it, at the same p50;
-    docs/performance.md)."""
+    latency under load (figures: docs/performance.md)."""
     import gc
 
     from django.apps import apps

@@ -1,7 +1,7 @@
 """One log format for every process: structlog's JSON (or console) lines.
 
 Django's logging (settings.LOGGING) and gunicorn's error and access logs
-(``shelfwise.gunicorn_logs``) render through the same ``formatter()``, so a staging
+(``shelfwise.serving.gunicorn_logs``) render through the same ``formatter()``, so a staging
 or prod log is one JSON object per line, tracebacks included as text. Each request's
 lines carry its id (``RequestIdMiddleware`` binds it; the access line reads it back from
 the ``X-Request-ID`` response header).

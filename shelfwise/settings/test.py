@@ -3,7 +3,7 @@
 import os
 
 from shelfwise.settings import *  # noqa: F403
-from shelfwise.settings import DATABASES, DB_TIMEOUTS_MS, apply_pg_options
+from shelfwise.settings.database import DATABASES, DB_TIMEOUTS_MS, apply_pg_options
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
