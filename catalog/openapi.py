@@ -1,8 +1,5 @@
-"""The catalog API's OpenAPI declarations, one named decorator per operation.
-
-catalog.views applies them (``@openapi.BOOKS_LIST``), so the views read as the endpoints
-and the published schema is declared here.
-"""
+"""What the published schema says about the catalog's operations: one named decorator each
+(``@openapi.BOOKS_LIST`` in catalog.views), so that the views read as the endpoints."""
 
 from __future__ import annotations
 

@@ -197,10 +197,14 @@ class BookExportApi(ApiView):
         return response
 
 
-# Authors and publishers: the same two endpoints over a named thing (``{id, name}``),
-# each subclass naming its selector, serializer and operations (catalog.openapi).
+# Authors and publishers: the same two endpoints over a named thing (``{id, name}``), with
+# the same budgets; each subclass names its selector, serializer and operations
+# (catalog.openapi).
 
 
+@query_budgets(
+    GET=1 + 1 + 1,  # authentication, COUNT, the page
+)
 class _NamedListApi(ApiView):
     cursor_pagination = True
     list_rows: ClassVar[Callable[..., Any]]
@@ -211,6 +215,9 @@ class _NamedListApi(ApiView):
         return self.page_response(self.paginate_queryset(rows), self.row_serializer)
 
 
+@query_budgets(
+    GET=1 + 1,  # authentication, the row
+)
 class _NamedDetailApi(ApiView):
     get_row: ClassVar[Callable[..., Any]]
     row_serializer: ClassVar[type[serializers.Serializer]]
@@ -220,9 +227,6 @@ class _NamedDetailApi(ApiView):
         return Response(self.row_serializer(row).data)
 
 
-@query_budgets(
-    GET=1 + 1 + 1,  # authentication, COUNT, the page
-)
 @openapi.AUTHORS_LIST
 class AuthorListApi(_NamedListApi):
     schema_model = Author
@@ -230,18 +234,6 @@ class AuthorListApi(_NamedListApi):
     row_serializer = AuthorSerializer
 
 
-@query_budgets(
-    GET=1 + 1,  # authentication, the row
-)
-@openapi.AUTHORS_RETRIEVE
-class AuthorDetailApi(_NamedDetailApi):
-    get_row = staticmethod(selectors.author_get)  # author_id=
-    row_serializer = AuthorSerializer
-
-
-@query_budgets(
-    GET=1 + 1 + 1,  # authentication, COUNT, the page
-)
 @openapi.PUBLISHERS_LIST
 class PublisherListApi(_NamedListApi):
     schema_model = Publisher
@@ -249,9 +241,12 @@ class PublisherListApi(_NamedListApi):
     row_serializer = PublisherSerializer
 
 
-@query_budgets(
-    GET=1 + 1,  # authentication, the row
-)
+@openapi.AUTHORS_RETRIEVE
+class AuthorDetailApi(_NamedDetailApi):
+    get_row = staticmethod(selectors.author_get)  # author_id=
+    row_serializer = AuthorSerializer
+
+
 @openapi.PUBLISHERS_RETRIEVE
 class PublisherDetailApi(_NamedDetailApi):
     get_row = staticmethod(selectors.publisher_get)  # publisher_id=

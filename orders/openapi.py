@@ -1,8 +1,5 @@
-"""The orders API's OpenAPI declarations, one named decorator per operation.
-
-orders.views applies them (``@openapi.ORDERS_LIST``), so the views read as the endpoints
-and the published schema is declared here.
-"""
+"""OpenAPI for placing, listing and cancelling orders; orders.views decorates each handler
+with its constant here."""
 
 from __future__ import annotations
 
