@@ -211,7 +211,7 @@ class _NamedListApi(ApiView):
     row_serializer: ClassVar[type[serializers.Serializer]]
 
     def get(self, request: Request) -> Response:
-        rows = type(self).list_rows(tenant=request_tenant(request))
+        rows = self.list_rows(tenant=request_tenant(request))
         return self.page_response(self.paginate_queryset(rows), self.row_serializer)
 
 
@@ -223,7 +223,7 @@ class _NamedDetailApi(ApiView):
     row_serializer: ClassVar[type[serializers.Serializer]]
 
     def get(self, request: Request, **row_id: uuid.UUID) -> Response:
-        row = type(self).get_row(tenant=request_tenant(request), **row_id)
+        row = self.get_row(tenant=request_tenant(request), **row_id)
         return Response(self.row_serializer(row).data)
 
 
