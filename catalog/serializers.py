@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
+import orjson
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -71,19 +73,22 @@ class MoneyField(serializers.DecimalField):
 # --- Output ------------------------------------------------------------------------------
 
 
-class AuthorSerializer(serializers.Serializer):
+class _NamedSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
     name = serializers.CharField(read_only=True)
 
 
-class PublisherSerializer(serializers.Serializer):
-    id = serializers.UUIDField(read_only=True)
-    name = serializers.CharField(read_only=True)
+# Each its own schema component (named after the class), with the same two fields.
+class AuthorSerializer(_NamedSerializer):
+    pass
 
 
-class GenreSerializer(serializers.Serializer):
-    id = serializers.UUIDField(read_only=True)
-    name = serializers.CharField(read_only=True)
+class PublisherSerializer(_NamedSerializer):
+    pass
+
+
+class GenreSerializer(_NamedSerializer):
+    pass
 
 
 class BookListSerializer(serializers.Serializer):
@@ -114,8 +119,8 @@ class BookDetailSerializer(BookListSerializer):
 
 # The hot reads render their rows with these plain functions: the same dicts as the
 # serializers above (tests compare them field by field), without DRF's per-field machinery
-# (a Field object, get_attribute and to_representation for each of ~20 values per row),
-# which was a tenth of a catalog page's Python time. The serializers stay the schema.
+# (a Field object, get_attribute and to_representation for each of ~20 values per row).
+# The serializers stay the schema. What that machinery cost: docs/performance.md.
 
 _CENTS = Decimal("0.01")
 _MONEY_CONTEXT = Context(prec=MONEY["max_digits"], rounding=ROUND_HALF_EVEN)
@@ -176,6 +181,8 @@ def book_detail_row(book: Any) -> dict[str, Any]:
     }
 
 
+# The schema of what book_export_line (below) renders. Its docstring is the published
+# description, so it stays as the schema has always said it.
 class BookExportLineSerializer(serializers.Serializer):
     """One NDJSON line of the export (documentation only: the export is rendered by hand)."""
 
@@ -189,6 +196,45 @@ class BookExportLineSerializer(serializers.Serializer):
     publisher = serializers.CharField()
     genres = serializers.ListField(child=serializers.CharField())
     description = serializers.CharField()
+
+
+# The export's body: each row of ``BookQuerySet.export_rows()`` (a tuple) as a line of
+# BookExportLineSerializer, then a trailer line.
+
+
+def book_export_line(row: tuple[Any, ...]) -> dict[str, Any]:
+    """BookExportLineSerializer's output for a row of the export."""
+    pk, isbn, title, price, stock, published_on, author, publisher, genres, desc = row
+    return {
+        "id": pk,
+        "isbn": isbn,
+        "title": title,
+        "price": f"{price:.2f}",
+        "stock": stock,
+        "published_on": published_on,
+        "author": author,
+        "publisher": publisher,
+        "genres": genres,
+        "description": desc,
+    }
+
+
+def book_export_ndjson(
+    rows: Iterable[tuple[Any, ...]], lines_per_chunk: int = 500
+) -> Iterator[bytes]:
+    """Book lines, then the trailer ``{"complete": true, "count": N}``: written only once the
+    cursor is exhausted, so a body without it was cut off (the client cannot otherwise tell,
+    the 200 went out with the headers)."""
+    buffer: list[bytes] = []
+    count = 0
+    for row in rows:
+        buffer.append(orjson.dumps(book_export_line(row)))
+        count += 1
+        if len(buffer) == lines_per_chunk:
+            yield b"\n".join(buffer) + b"\n"
+            buffer.clear()
+    buffer.append(orjson.dumps({"complete": True, "count": count}))
+    yield b"\n".join(buffer) + b"\n"
 
 
 # --- Input -------------------------------------------------------------------------------
@@ -250,6 +296,24 @@ class BookImportRowSerializer(serializers.Serializer):
         value = super().to_internal_value(data)
         value["published_on_given"] = "published_on" in value
         return value
+
+
+class SearchParamsSerializer(serializers.Serializer):
+    q = serializers.CharField(
+        max_length=200,
+        help_text='websearch syntax: words, "quoted phrases", OR, -excluded.',
+    )
+
+
+class BulkImportParamsSerializer(serializers.Serializer):
+    enrich = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "Also fetch each book's cover, page count and subjects from the book-metadata "
+            "service (`BOOK_METADATA_URL`), after the import is saved. The import never "
+            "fails because of it: `enrichment` reports what was not enriched."
+        ),
+    )
 
 
 def _isbn_key(row: Any) -> str | None:

@@ -8,6 +8,10 @@ from orders.models import OrderStatus
 from orders.services import MAX_ITEMS, MAX_QUANTITY
 
 MONEY = {"max_digits": 10, "decimal_places": 2}
+# The request header that makes an order placement idempotent, and the answer's header
+# that says an earlier order was replayed.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 class OrderItemInputSerializer(serializers.Serializer):

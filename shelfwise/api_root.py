@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.views import ApiView
 from perf.budgets import query_budgets
 
 # Link name -> URL name (catalog.urls, orders.urls).
@@ -36,12 +36,9 @@ class ApiRootSerializer(serializers.Serializer):
 @query_budgets(
     GET=1,  # authentication only
 )
-class ApiRootApi(GenericAPIView):
+class ApiRootApi(ApiView):
     """Authenticated like every API route: the token decides the tenant, and the links
     lead to that tenant's data."""
-
-    pagination_class = None
-    filter_backends = ()
 
     @extend_schema(
         operation_id="api_root",

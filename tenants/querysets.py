@@ -35,6 +35,7 @@ from django.db.models.expressions import Col
 from django.db.models.lookups import Exact
 from django.db.models.sql.where import AND
 
+from core.pages import DeferredPages
 from tenants.models import Tenant
 
 _M = TypeVar("_M", bound=models.Model)
@@ -65,7 +66,7 @@ def validating_for(tenant_id: uuid.UUID | None) -> Iterator[None]:
         _validating_for.reset(token)
 
 
-class TenantScopedQuerySet(models.QuerySet[_M]):
+class TenantScopedQuerySet(models.QuerySet[_M], DeferredPages):
     _scoped_tenant_id: uuid.UUID | None = None
     _across_tenants_reason: str | None = None
 
@@ -97,7 +98,8 @@ class TenantScopedQuerySet(models.QuerySet[_M]):
         return self._scoped_tenant_id
 
     def page(self, offset: int, limit: int) -> Self:
-        """Rows ``[offset, offset + limit)`` in the queryset's order.
+        """Rows ``[offset, offset + limit)`` in the queryset's order (``DeferredPages``:
+        what the paginator reads a numbered page with).
 
         Deep pages are a deferred join: ``WHERE id IN (SELECT id ... ORDER BY ... OFFSET n
         LIMIT m)``. The inner query walks only the ordering index (an index-only scan when

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from catalog.openapi import BOOK_EXAMPLE
 from catalog.services import book_search_documents_refresh
-from catalog.views import BOOK_EXAMPLE
 from perf.process import ServerProcess, free_port
 from shelfwise.db.urls import current_database_url
 from tenants.models import Role

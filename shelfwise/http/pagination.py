@@ -24,6 +24,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from core.pages import DeferredPages
+
 MAX_PAGE = 1_000_000
 # Cursors are unpadded URL-safe base64 (of a small JSON object).
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
@@ -88,7 +90,7 @@ class PagePagination(BasePagination):
         offset = (page - 1) * limit
         if offset >= self.count:
             rows: list[Any] = []
-        elif hasattr(queryset, "page"):  # tenant-scoped: deep pages as a deferred join
+        elif isinstance(queryset, DeferredPages):  # it reads its own pages (deep: deferred)
             rows = list(queryset.page(offset, limit))
         else:
             rows = list(queryset[offset : offset + limit])
