@@ -6,7 +6,7 @@ their throughputs is what the race measures. It is a yardstick, not a second API
 serves only ``GET`` on
 
 - ``/api/v2/books?page=&limit=`` (with count) and ``?cursor=&limit=`` (keyset pages,
-  decoding and issuing ShelfWise's cursor format, ``shelfwise.pagination._encode_cursor``),
+  decoding and issuing ShelfWise's cursor format, ``shelfwise.http.pagination._encode_cursor``),
 - ``/api/v2/books/{id}``, ``/api/v2/books/search?q=`` and ``/api/v2/books/export``,
 - ``/api/v2/health``,
 

@@ -140,7 +140,7 @@ def _race(options: dict[str, Any], keys: list[str], progress: engine.Progress) -
             headers={"Authorization": f"Bearer {raw}", "Host": HOST},
             postgres_pid=_postmaster(),
             meta={"tenant": tenant.slug, "workers": options["workers"],
-                  "gunicorn_config": "shelfwise/gunicorn.conf.py",
+                  "gunicorn_config": "shelfwise/serving/gunicorn.conf.py",
                   "threads": int(os.environ.get("GUNICORN_THREADS", "4")),
                   **({"handicap": options["handicap"]} if handicap else {})},
         )  # fmt: skip
