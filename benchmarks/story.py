@@ -16,9 +16,9 @@ Every step serves the same JSON; the steps are cumulative:
 Step 0 drops the index inside a transaction around its book query and rolls back, so the
 schema is left as found. DROP INDEX takes an ACCESS EXCLUSIVE lock on catalog_book until
 that rollback: every other read or write of the table waits meanwhile (the book query's
-duration, once per repetition: 1.6 s at 50,000 books on a loaded 2-core machine, as the
-naive query reads every column). The lock is asked
-for with a short lock_timeout, so that the bench gives up rather than queue every request
+duration, once per repetition, and the naive query reads every column; figures:
+docs/performance.md, "benchmarks/story.py: the lock of step 0"). The lock is asked for
+with a short lock_timeout, so that the bench gives up rather than queue every request
 behind a long transaction.
 """
 

@@ -87,7 +87,8 @@ class BookQuerySet(TenantScopedQuerySet["Book"]):
     def _genres_prefetch(self) -> Prefetch[Any]:
         """The genres of every book of the page in one query, as a plain list on each book
         (``book.genre_list``): ``to_attr`` skips building a related manager and a filtered
-        queryset per book, which cost more than the query itself on a 50-row page."""
+        queryset per book, which cost more than the query itself on a 50-row page
+        (figures: docs/performance.md, "Levers (closing the gap, issue 10 part 3)")."""
         from catalog.models import Genre
 
         genres = Genre.objects.for_tenant_id(self._require_scope())
@@ -107,6 +108,7 @@ class BookQuerySet(TenantScopedQuerySet["Book"]):
         model instances; building ~260 of them (books, authors, publishers, genres) and
         running the genres prefetch was most of a catalog page's Python time. Pages that
         need instances (the detail, the admin, writes) keep ``with_*_relations``.
+        (Figures: docs/performance.md, "Levers, second set: where the remaining Python went".)
         """
         from catalog.models import Author, BookGenre, Publisher
 

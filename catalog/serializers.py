@@ -120,7 +120,8 @@ class BookDetailSerializer(BookListSerializer):
 # The hot reads render their rows with these plain functions: the same dicts as the
 # serializers above (tests compare them field by field), without DRF's per-field machinery
 # (a Field object, get_attribute and to_representation for each of ~20 values per row).
-# The serializers stay the schema. What that machinery cost: docs/performance.md.
+# The serializers stay the schema. What that machinery cost: docs/performance.md,
+# "catalog/serializers.py: the hand-written row renderers".
 
 _CENTS = Decimal("0.01")
 _MONEY_CONTEXT = Context(prec=MONEY["max_digits"], rounding=ROUND_HALF_EVEN)

@@ -53,8 +53,9 @@ class Order(models.Model):
             ),
             # A member's active orders (members list only their own): the same shape,
             # the user after the tenant. Without it a member with few or old orders
-            # walks the whole tenant's active orders through the index above (measured:
-            # 200,000 rows removed by filter, 23 ms, against 0.05 ms index-only with it).
+            # walks the whole tenant's active orders through the index above, filtering
+            # by user (figures: docs/performance.md, "orders/models.py: the member's
+            # active-orders index").
             models.Index(
                 fields=["tenant", "user", "-created_at", "-id"],
                 include=["status", "total"],

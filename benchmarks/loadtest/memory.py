@@ -42,7 +42,8 @@ growth above the bound and above that resolution, as the p99 gate's noise floor 
 latency: a short soak cannot resolve a slow leak, and says so, rather than failing code
 that does not leak.
 
-Imports psutil and the standard library only (prometheus_client lazily); no Django.
+The soaks behind these choices: docs/load-and-soak.md, "The bound". Imports psutil and the
+standard library only (prometheus_client lazily); no Django.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The load test's gate policy: the limits ``manage.py loadtest`` gates with, each with its
-why. The figures behind them (smoke runs and soaks on the loaded 2-core machine) are in
-docs/performance.md, "The load test's committed baseline" and "Soak test".
+why. The figures behind them (smoke runs and soaks on the loaded 2-core machine):
+docs/performance.md, "benchmarks/loadtest/policy.py: the load test's gate and the soak's fit".
 """
 
 from __future__ import annotations

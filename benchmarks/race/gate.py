@@ -6,14 +6,11 @@ first's) and ``ratio`` (req/s over req/s). An endpoint fails when the median ove
 of its CPU ratio is below ``baseline median / margin``; the req/s ratio is shown beside
 it, and gated instead only for a baseline without CPU figures.
 
-Why the CPU ratio, and its median (docs/performance.md, "Detection power"): on the shared
-2-core machine under load, racing the CI's small dataset eight times each with unchanged
-code and with the catalog page made twice as costly, the medians of the CPU ratio were
-0.20-0.27 unchanged and 0.10-0.13 slowed, while those of the req/s ratio were 0.23-0.41
-and 0.13-0.23, overlapping: the share of the CPU each server gets under load moves its
-throughput, not its CPU per request. Single rounds stray further either way (once the
-twin's CPU per request doubled for a round of a slowed run), so no single round decides,
-and no single round can veto.
+Why the CPU ratio: the share of the CPU each server gets under load moves its
+throughput, not its CPU per request, so on a loaded machine the req/s ratio of unchanged
+and slowed code overlaps and the CPU ratio does not. Why its median: single rounds stray
+further either way, so no single round decides, and no single round can veto. (Figures:
+docs/performance.md, "benchmarks/race/gate.py: why the CPU ratio, and its median".)
 """
 
 from __future__ import annotations
@@ -82,8 +79,9 @@ def diagnosis(
     counts as grown when its multiple of the reference's rose past the gate's margin.
 
     PostgreSQL's CPU is the whole server's (every backend, autovacuum): on a server that
-    other work shares, its multiple moved 4x between unchanged runs here, so it adds a
-    hint only when it grew past the margin and more than the app's did."""
+    other work shares, its multiple moves with that work, so it adds a hint only when it
+    grew past the margin and more than the app's did (figures: docs/performance.md,
+    "benchmarks/race/gate.py: why the CPU ratio, and its median")."""
     first, second = names
     target = current.get("path") or "this endpoint"
     app_now, app_then = (_cost_multiple(e, names, "app_cpu_ms") for e in (current, base))

@@ -38,8 +38,9 @@ worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
 # On SIGTERM, requests in flight get this long to finish: longer than the slowest one (the
-# API's statements stop at 5 s, DB_STATEMENT_TIMEOUT_MS; a 50,000-book export takes 2-4 s,
-# docs/performance.md). A container's stop grace must be longer still (the Dockerfile).
+# API's statements stop at 5 s, DB_STATEMENT_TIMEOUT_MS; a 50,000-book export takes 2-4 s:
+# docs/performance.md, "shelfwise/serving/gunicorn.conf.py: gc.freeze() after startup, and
+# the stop grace"). A container's stop grace must be longer still (the Dockerfile).
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 max_requests = 5000
@@ -133,7 +134,8 @@ def _freeze_startup_objects():
     """Move everything the worker holds after startup (Django, the apps, the URLconf and
     its views) out of the garbage collector's reach: full collections then scan only
     what requests allocate. Without it, those collections were the catalog page's tail
-    latency under load (figures: docs/performance.md)."""
+    latency under load (figures: docs/performance.md, "shelfwise/serving/gunicorn.conf.py:
+    gc.freeze() after startup, and the stop grace")."""
     import gc
 
     from django.apps import apps
