@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from perf.loadtest.runner import ServerProcess, free_port
+from perf.loadtest.runner import free_port
 from shelfwise import tracing
 from shelfwise.db.urls import current_database_url
 from shelfwise.serving import gunicorn_command, health_url
@@ -207,7 +207,9 @@ def test_on_outside_gunicorn_the_process_traces_its_requests_to_the_console():
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["app-per-worker", "preload"])
-def test_gunicorn_workers_start_tracing_after_the_fork(transactional_db, tmp_path, preload):
+def test_gunicorn_workers_start_tracing_after_the_fork(
+    transactional_db, tmp_path, preload, server_process
+):
     port = free_port()
     command = gunicorn_command(
         bind=f"127.0.0.1:{port}",
@@ -222,7 +224,7 @@ def test_gunicorn_workers_start_tracing_after_the_fork(transactional_db, tmp_pat
     log = tmp_path / "gunicorn.log"
     ready = f"http://127.0.0.1:{port}/api/v2/ready"
     with (
-        ServerProcess(argv, health_url=health_url(port), env=command.env, log_path=log),
+        server_process(argv, health_url=health_url(port), env=command.env, log_path=log),
         urllib.request.urlopen(ready, timeout=10) as response,
     ):
         assert response.status == 200
