@@ -54,6 +54,13 @@ def check(what: str) -> None:
         raise ProcessInFastTest(message)
 
 
+def take_violations() -> list[str]:
+    """The violations recorded so far in this phase, forgotten (for the guard's own test)."""
+    taken = list(_violations)
+    _violations.clear()
+    return taken
+
+
 def _describe(args: Any) -> str:
     if isinstance(args, str | bytes | os.PathLike):
         return repr(os.fsdecode(args))[:120]
