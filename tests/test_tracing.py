@@ -177,8 +177,8 @@ def _clean_env(**env: str) -> dict[str, str]:
     return clean | {"DJANGO_SETTINGS_MODULE": "shelfwise.settings", **env}
 
 
-def _probe(**env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def _probe(child_process, **env: str) -> subprocess.CompletedProcess[str]:
+    return child_process(
         [sys.executable, "-c", PROBE],
         cwd=ROOT,
         env=_clean_env(**env),
@@ -188,14 +188,14 @@ def _probe(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_off_by_default_no_opentelemetry_module_is_even_imported():
-    result = _probe()
+def test_off_by_default_no_opentelemetry_module_is_even_imported(child_process):
+    result = _probe(child_process)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["200 False 0 []", "False"]
 
 
-def test_on_outside_gunicorn_the_process_traces_its_requests_to_the_console():
-    result = _probe(OTEL_TRACES_EXPORTER="console")
+def test_on_outside_gunicorn_the_process_traces_its_requests_to_the_console(child_process):
+    result = _probe(child_process, OTEL_TRACES_EXPORTER="console")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("200 True ") and lines[0].endswith(f"['{HOOK}']")
