@@ -112,6 +112,7 @@ def test_a_missing_wrk_is_a_clear_error_naming_the_package(monkeypatch):
         race.require_wrk()
 
 
+@pytest.mark.slow  # the race starts its contender, a child interpreter
 def test_a_server_that_does_not_start_is_a_clear_error():
     dead = race.Contender("twin", (sys.executable, "-c", "raise SystemExit(3)"), os.environ, "/")
     with pytest.raises(race.RaceError, match=r"twin did not start: .*status 3"):

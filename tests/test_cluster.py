@@ -32,9 +32,9 @@ import pytest
 
 from perf.process import ServerProcess, free_port
 from shelfwise.serving import gunicorn_command, health_url
-from tests.test_pgbouncer import PGBOUNCER, running_pgbouncer
-from tests.test_replica import PG_BIN, Cluster, _manage
-from tests.test_shared_state import _redis_up
+from tests.harness.pgbouncer import PGBOUNCER, running_pgbouncer
+from tests.harness.postgres import PG_BIN, Cluster, as_postgres, manage
+from tests.harness.servers import redis_up
 
 HAPROXY = shutil.which("haproxy") or next(
     (p for p in ("/usr/sbin/haproxy",) if os.path.exists(p)), None
@@ -46,7 +46,7 @@ pytestmark = [
     pytest.mark.skipif(PG_BIN is None, reason="PostgreSQL server binaries missing (postgresql)"),
     pytest.mark.skipif(PGBOUNCER is None, reason="pgbouncer missing: install Debian's pgbouncer"),
     pytest.mark.skipif(HAPROXY is None, reason="haproxy missing: install Debian's haproxy"),
-    pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379"),
+    pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379"),
 ]
 
 
@@ -131,9 +131,9 @@ def _setup_tenant(topology: Topology, slug: str, stock: int) -> tuple[str, str]:
         f"title='Last Copies', price=Decimal('9.99'), author='A', publisher='P', stock={stock})]); "
         "print('BOOK', r.books[0].id)"
     )
-    out = _manage(topology.cluster, "shell", "-c", code)
+    out = manage(topology.cluster, "shell", "-c", code)
     book_id = out.split("BOOK", 1)[1].split()[0]
-    token_out = _manage(topology.cluster, "issue_token", slug, "buyer")
+    token_out = manage(topology.cluster, "issue_token", slug, "buyer")
     token = next(word for word in token_out.split() if word.startswith("sw_"))
     return token, book_id
 
@@ -260,6 +260,4 @@ def test_the_replica_stopped_mid_load_fails_no_request(topology):
 
 
 def _postgres_user() -> Any:
-    from tests.test_replica import _as_postgres
-
-    return _as_postgres()
+    return as_postgres()

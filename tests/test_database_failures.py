@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 import threading
 
@@ -140,7 +139,7 @@ with connection.cursor() as cursor:
 
 
 @pytest.mark.django_db
-def test_server_connections_start_with_the_request_time_limits():
+def test_server_connections_start_with_the_request_time_limits(child_process):
     # Read in a process with the real settings, as gunicorn has them (the test process
     # itself runs without limits: shelfwise/settings/test.py).
     env = {
@@ -148,7 +147,7 @@ def test_server_connections_start_with_the_request_time_limits():
         "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
         "DATABASE_URL": current_database_url(),
     }
-    out = subprocess.run(
+    out = child_process(
         [sys.executable, "-c", SHOW_LIMITS],
         cwd=settings.BASE_DIR,
         env=env,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import configparser
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -66,8 +65,8 @@ def test_pgbouncer_pools_transactions_and_sets_the_request_limits():
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing: install prometheus")
-def test_promtool_accepts_the_prometheus_config():
-    done = subprocess.run(
+def test_promtool_accepts_the_prometheus_config(child_process):
+    done = child_process(
         ["promtool", "check", "config", str(DEPLOY / "prometheus/prometheus.yml")],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

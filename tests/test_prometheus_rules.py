@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -72,16 +71,16 @@ def test_every_alert_has_a_severity_and_says_what_to_do():
 
 
 @needs_promtool
-def test_promtool_checks_the_rules():
-    done = subprocess.run(
+def test_promtool_checks_the_rules(child_process):
+    done = child_process(
         [PROMTOOL, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 @needs_promtool
-def test_each_alert_fires_on_its_series_and_stays_quiet_otherwise():
-    done = subprocess.run(
+def test_each_alert_fires_on_its_series_and_stays_quiet_otherwise(child_process):
+    done = child_process(
         [PROMTOOL, "test", "rules", "alerts_test.yml"],
         cwd=RULES_DIR,
         capture_output=True,

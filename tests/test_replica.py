@@ -6,30 +6,19 @@ on the primary is invisible to reads on the replica."""
 
 from __future__ import annotations
 
-import os
-import pwd
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 import pytest
 
 from perf.process import ServerProcess, free_port
 from shelfwise.serving import gunicorn_command, health_url
-
-ROOT = Path(__file__).resolve().parents[1]
-PG_BIN = next(
-    (p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-     if (p / "pg_basebackup").exists()),
-    None,
-)  # fmt: skip
+from tests.harness.postgres import PG_BIN, Cluster, manage
 
 pytestmark = [
     pytest.mark.slow,
@@ -37,90 +26,9 @@ pytestmark = [
 ]
 
 
-def _as_postgres() -> Callable[[], None] | None:
-    if os.geteuid() != 0:
-        return None
-    user = pwd.getpwnam("postgres")
-
-    def demote() -> None:
-        os.setgid(user.pw_gid)
-        os.setuid(user.pw_uid)
-
-    return demote
-
-
-def _run(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, preexec_fn=_as_postgres(), timeout=120)
-
-
-class Cluster:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.primary_port, self.replica_port = free_port(), free_port()
-
-    def url(self, port: int) -> str:
-        return f"postgres://postgres@127.0.0.1:{port}/shelfwise"
-
-    def sql(self, port: int, statement: str) -> list[tuple]:
-        with psycopg.connect(self.url(port), autocommit=True) as conn:
-            return conn.execute(statement).fetchall()
-
-    def index_scans(self, port: int) -> int:
-        return self.sql(
-            port,
-            "SELECT coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = 'catalog_book'",
-        )[0][0]
-
-    def start(self) -> None:
-        primary, replica = self.folder / "primary", self.folder / "replica"
-        assert PG_BIN is not None
-        _run(str(PG_BIN / "initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust")
-        with (primary / "postgresql.conf").open("a") as conf:
-            conf.write(f"port = {self.primary_port}\nlisten_addresses = '127.0.0.1'\n")
-            conf.write(f"unix_socket_directories = '{self.folder}'\nwal_level = replica\n")
-        with (primary / "pg_hba.conf").open("a") as hba:
-            hba.write("host replication postgres 127.0.0.1/32 trust\n")
-        self.ctl(primary, "start")
-        self.sql_admin("CREATE DATABASE shelfwise")
-        _run(str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary_port),
-             "-U", "postgres", "-D", str(replica), "-R", "-X", "stream")  # fmt: skip
-        with (replica / "postgresql.conf").open("a") as conf:
-            conf.write(f"port = {self.replica_port}\nhot_standby_feedback = on\n")
-        self.ctl(replica, "start")
-
-    def sql_admin(self, statement: str) -> None:
-        with psycopg.connect(
-            f"postgres://postgres@127.0.0.1:{self.primary_port}/postgres", autocommit=True
-        ) as conn:
-            conn.execute(statement)
-
-    def ctl(self, data: Path, action: str) -> None:
-        assert PG_BIN is not None
-        _run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"), action)
-
-    def stop(self) -> None:
-        for name in ("replica", "primary"):
-            data = self.folder / name
-            if (data / "postmaster.pid").exists():
-                subprocess.run(
-                    [str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                    capture_output=True, preexec_fn=_as_postgres(), timeout=60, check=False,
-                )  # fmt: skip
-
-
-def _manage(cluster: Cluster, *args: str) -> str:
-    env = {**os.environ, "DATABASE_URL": cluster.url(cluster.primary_port)}
-    env.pop("DATABASE_REPLICA_URL", None)
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=300, check=True,
-    )  # fmt: skip
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def cluster(migrated_cluster: Cluster) -> Cluster:
-    _manage(
+    manage(
         migrated_cluster,
         "shell",
         "-c",
@@ -160,7 +68,7 @@ def app(cluster, tmp_path_factory) -> Iterator[str]:
 
 
 def _token(cluster: Cluster, tenant: str, username: str, role: str = "member") -> str:
-    out = _manage(cluster, "issue_token", tenant, username, "--role", role)
+    out = manage(cluster, "issue_token", tenant, username, "--role", role)
     return next(word for word in out.split() if word.startswith("sw_"))
 
 
@@ -201,7 +109,7 @@ def _add_book_on_the_primary(cluster: Cluster, tenant: str, title: str) -> None:
         f"title={title!r}, price=__import__('decimal').Decimal('9.99'), author='A', "
         "publisher='P')])"
     )
-    _manage(cluster, "shell", "-c", code)
+    manage(cluster, "shell", "-c", code)
 
 
 def _count(base: str, token: str) -> int:

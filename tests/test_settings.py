@@ -12,6 +12,9 @@ from django.conf import settings
 from django.urls import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
+# Slow: every test here but one reads the settings in a fresh interpreter (a child
+# process); the guard of tests/harness fails a fast-tier test that starts one.
+pytestmark = pytest.mark.slow
 PRINT = (
     "from django.conf import settings;"
     "print(settings.SHELFWISE_ENV, settings.DEBUG, settings.DATABASES['default']['ENGINE'],"

@@ -4,7 +4,6 @@ Redis; without it, each process counts on its own."""
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -20,21 +19,12 @@ from shelfwise.seeding import tenants_delete
 from shelfwise.serving import gunicorn_command, health_url
 from tenants.models import Role, Tenant
 from tenants.services import api_token_issue, user_get_or_create
+from tests.harness.servers import REDIS_HOST, REDIS_PORT, redis_up
 
 pytestmark = pytest.mark.slow
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 LIMIT = 10  # requests per minute, per user
 PER_NODE = 8  # sent to each of the two nodes: 16 in all, past the limit, under 2 x it
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +80,7 @@ def _statuses(ports: list[int], token: str) -> list[int]:
     return statuses
 
 
-@pytest.mark.skipif(not _redis_up(), reason=f"no Redis on {REDIS_HOST}:{REDIS_PORT}")
+@pytest.mark.skipif(not redis_up(), reason=f"no Redis on {REDIS_HOST}:{REDIS_PORT}")
 def test_a_throttle_limit_holds_across_two_app_processes_with_redis(token, tmp_path, db):
     prefix = f"test-{uuid.uuid4().hex}"  # this run's keys only, whatever else Redis holds
     env = {"REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/0", "CACHE_KEY_PREFIX": prefix}
@@ -107,7 +97,7 @@ def test_without_redis_each_process_counts_on_its_own(token, tmp_path, db):
     assert statuses == [200] * (2 * PER_NODE), statuses
 
 
-@pytest.mark.skipif(not _redis_up(), reason=f"no Redis on {REDIS_HOST}:{REDIS_PORT}")
+@pytest.mark.skipif(not redis_up(), reason=f"no Redis on {REDIS_HOST}:{REDIS_PORT}")
 def test_a_dead_redis_lets_requests_through_instead_of_failing_them(token, tmp_path, db):
     dead = free_port()  # nothing listens there
     env = {"REDIS_URL": f"redis://127.0.0.1:{dead}/0", "CACHE_KEY_PREFIX": "dead"}

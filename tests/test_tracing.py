@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from perf.process import ServerProcess, free_port
+from perf.process import free_port
 from shelfwise.db.urls import current_database_url
 from shelfwise.serving import gunicorn_command, health_url, tracing
 from shelfwise.settings.observability import tracing_config
@@ -176,8 +176,8 @@ def _clean_env(**env: str) -> dict[str, str]:
     return clean | {"DJANGO_SETTINGS_MODULE": "shelfwise.settings", **env}
 
 
-def _probe(**env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def _probe(child_process, **env: str) -> subprocess.CompletedProcess[str]:
+    return child_process(
         [sys.executable, "-c", PROBE],
         cwd=ROOT,
         env=_clean_env(**env),
@@ -187,14 +187,14 @@ def _probe(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_off_by_default_no_opentelemetry_module_is_even_imported():
-    result = _probe()
+def test_off_by_default_no_opentelemetry_module_is_even_imported(child_process):
+    result = _probe(child_process)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["200 False 0 []", "False"]
 
 
-def test_on_outside_gunicorn_the_process_traces_its_requests_to_the_console():
-    result = _probe(OTEL_TRACES_EXPORTER="console")
+def test_on_outside_gunicorn_the_process_traces_its_requests_to_the_console(child_process):
+    result = _probe(child_process, OTEL_TRACES_EXPORTER="console")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("200 True ") and lines[0].endswith(f"['{HOOK}']")
@@ -206,7 +206,9 @@ def test_on_outside_gunicorn_the_process_traces_its_requests_to_the_console():
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["app-per-worker", "preload"])
-def test_gunicorn_workers_start_tracing_after_the_fork(transactional_db, tmp_path, preload):
+def test_gunicorn_workers_start_tracing_after_the_fork(
+    transactional_db, tmp_path, preload, server_process
+):
     port = free_port()
     command = gunicorn_command(
         bind=f"127.0.0.1:{port}",
@@ -221,7 +223,7 @@ def test_gunicorn_workers_start_tracing_after_the_fork(transactional_db, tmp_pat
     log = tmp_path / "gunicorn.log"
     ready = f"http://127.0.0.1:{port}/api/v2/ready"
     with (
-        ServerProcess(argv, health_url=health_url(port), env=command.env, log_path=log),
+        server_process(argv, health_url=health_url(port), env=command.env, log_path=log),
         urllib.request.urlopen(ready, timeout=10) as response,
     ):
         assert response.status == 200

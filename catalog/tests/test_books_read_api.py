@@ -299,7 +299,15 @@ def test_detail_of_another_tenants_book_is_404(member, other_tenant):
     }
 
 
-@pytest.mark.parametrize("path", ["/api/v2/books/not-a-uuid", f"/api/v2/books/{uuid.uuid4()}"])
+# Stable ids: a fresh uuid4() in an id differs per collection, and xdist's workers must
+# collect the same tests.
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/api/v2/books/not-a-uuid", id="malformed"),
+        pytest.param(f"/api/v2/books/{uuid.uuid4()}", id="unknown"),
+    ],
+)
 def test_detail_of_unknown_or_malformed_id_is_a_json_404(member, path):
     response = member.get(path)
     assert response.status_code == 404

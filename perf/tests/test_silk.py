@@ -49,8 +49,7 @@ def test_the_silk_ui_is_for_superusers_only(client):
     assert client.get("/silk/").status_code == 200
 
 
-def test_staging_settings_turn_silk_on_with_sampling_and_caps():
-    import subprocess
+def test_staging_settings_turn_silk_on_with_sampling_and_caps(child_process):
     import sys
 
     code = (
@@ -58,7 +57,7 @@ def test_staging_settings_turn_silk_on_with_sampling_and_caps():
         "print(settings.MIDDLEWARE[1:4], settings.SILKY_INTERCEPT_PERCENT,"
         " settings.SILKY_MAX_RECORDED_REQUESTS, settings.PERF['NPLUSONE_MODE'])"
     )
-    out = subprocess.run(
+    out = child_process(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,

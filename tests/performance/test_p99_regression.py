@@ -138,6 +138,7 @@ def test_scenarios_match_the_issue():
     assert Scenario("x", 50, 5, "5m", ()).effective_warmup_s == 15
 
 
+@pytest.mark.slow  # a fresh interpreter's imports
 def test_the_loadtest_engine_imports_no_app_and_the_django_side_never_imports_locust():
     code = (
         "import sys; import benchmarks.loadtest.gate, benchmarks.loadtest.report, "

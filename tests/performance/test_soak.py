@@ -171,6 +171,7 @@ def test_samples_round_trip_through_their_file(tmp_path):
 # -- sampling real processes --------------------------------------------------------------
 
 
+@pytest.mark.slow  # samples a real child process
 def test_sampler_reads_each_child_s_memory_and_its_request_count():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
