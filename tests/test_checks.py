@@ -4,8 +4,11 @@ says what to run; `migrate` and `collectstatic`, which run before them, are not 
 from __future__ import annotations
 
 import json
+import secrets
+import subprocess
 
 import pytest
+from django.conf import settings
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
@@ -16,6 +19,7 @@ from shelfwise.checks import (
     collected_static_files,
     refuse_to_serve_without_collected_static,
 )
+from shelfwise.serving import gunicorn_command
 
 MANIFEST_STORAGE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 PLAIN_STORAGE = "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -80,3 +84,32 @@ def test_a_deployment_check_only_so_migrate_and_collectstatic_are_not_blocked(tm
         assert STATIC_NOT_COLLECTED in {message.id for message in deploy}
         for tags in (None, ["staticfiles"]):
             assert STATIC_NOT_COLLECTED not in {message.id for message in run_checks(tags=tags)}
+
+
+@pytest.mark.slow
+def test_prods_gunicorn_refuses_to_start_without_collected_static_files():
+    # From the source tree, where nothing is collected: the image's test
+    # (tests/test_image.py) sees the same refusal in the image.
+    command = gunicorn_command(
+        bind="127.0.0.1:0",  # any free port: it never serves
+        workers=1,
+        profile="prod",
+        database_url="postgres://shelfwise@unused.invalid:5432/shelfwise",  # never connected
+        env={
+            "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "127.0.0.1",
+        },
+        env_unset=("PROMETHEUS_MULTIPROC_DIR",),
+    )
+    result = subprocess.run(
+        command.argv,
+        env=command.env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr[-3000:]  # gunicorn: a worker failed to boot
+    assert f"run `{COLLECTSTATIC}`" in result.stderr
