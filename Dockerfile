@@ -63,7 +63,14 @@ WORKDIR /app
 USER shelfwise
 EXPOSE 8000
 STOPSIGNAL SIGTERM
-# Liveness without the database (/api/v2/health); the slim image has no curl.
+# Liveness without the database (/api/v2/health); the slim image has no curl. On the port
+# GUNICORN_BIND names, with a Host that ALLOWED_HOSTS admits: Django answers a request
+# for 127.0.0.1 with a 400 unless 127.0.0.1 is an allowed host, which in prod it is not.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v2/health', timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request as r; \
+        hosts = [h.strip() for h in os.environ.get('ALLOWED_HOSTS', '').split(',') if h.strip()]; \
+        host = hosts[0].lstrip('.') if hosts and hosts[0] != '*' else 'localhost'; \
+        port = os.environ.get('GUNICORN_BIND', ':8000').rpartition(':')[2]; \
+        url = f'http://127.0.0.1:{port}/api/v2/health'; \
+        r.urlopen(r.Request(url, headers={'Host': host}), timeout=2)"]
 CMD ["gunicorn", "--config", "shelfwise/serving/gunicorn.conf.py"]

@@ -137,6 +137,9 @@ def test_healthcheck_and_no_migration_at_start():
     runtime = _stages()["runtime"]
     healthcheck = re.search(r"^HEALTHCHECK .*", runtime, re.MULTILINE)
     assert healthcheck is not None and "/api/v2/health" in healthcheck.group(0)
+    # The port gunicorn binds, and a Host that Django admits (127.0.0.1 is not, in prod).
+    for variable in ("GUNICORN_BIND", "ALLOWED_HOSTS"):
+        assert f"os.environ.get('{variable}'" in healthcheck.group(0)
     cmd = re.search(r"^CMD (.*)", runtime, re.MULTILINE)
     assert cmd is not None and "gunicorn" in cmd.group(1)
     assert "migrate" not in cmd.group(1)

@@ -22,8 +22,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TAG = "localhost/shelfwise:test"
+HOST = "shelfwise.example"  # the server's only allowed host: not 127.0.0.1, as in prod
 START_TIMEOUT_S = 90
 RUN_TIMEOUT_S = 300
+CONTAINER = f"shelfwise-image-test-{os.getpid()}"
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +90,7 @@ def _env(database_url: str, **extra: str) -> list[str]:
     env = {
         "SECRET_KEY": secrets.token_urlsafe(50),
         "DATABASE_URL": database_url,
-        "ALLOWED_HOSTS": "127.0.0.1",
+        "ALLOWED_HOSTS": HOST,
         **extra,
     }
     return [flag for name, value in env.items() for flag in ("-e", f"{name}={value}")]
@@ -102,7 +104,8 @@ def _free_port() -> int:
 
 def _get(url: str) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        request = urllib.request.Request(url, headers={"Host": HOST})
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -115,9 +118,8 @@ def server(image, database_url) -> Iterator[str]:
                        "python", "manage.py", "migrate", "--no-input")  # fmt: skip
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     port = _free_port()
-    name = f"shelfwise-image-test-{os.getpid()}"
     started = _podman(
-        "run", "--detach", "--name", name, *build_image.RUN_FLAGS,
+        "run", "--detach", "--name", CONTAINER, *build_image.RUN_FLAGS,
         *_env(database_url, GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2"), image,
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
@@ -130,17 +132,17 @@ def server(image, database_url) -> Iterator[str]:
                     break
             except OSError:
                 pass
-            running = _podman("container", "inspect", "--format", "{{.State.Running}}", name)
+            running = _podman("container", "inspect", "--format", "{{.State.Running}}", CONTAINER)
             if running.stdout.strip() != "true" or time.monotonic() > deadline:
-                logs = _podman("logs", name, timeout=60)
+                logs = _podman("logs", CONTAINER, timeout=60)
                 pytest.fail(
                     f"the image's server did not start:\n{(logs.stdout + logs.stderr)[-4000:]}"
                 )
             time.sleep(0.5)
         yield base
     finally:
-        _podman("stop", "--time", "40", name, timeout=60)
-        _podman("rm", "--force", name, timeout=60)
+        _podman("stop", "--time", "40", CONTAINER, timeout=60)
+        _podman("rm", "--force", CONTAINER, timeout=60)
 
 
 def test_the_image_serves_health_readiness_and_the_admin(server):
@@ -153,6 +155,13 @@ def test_the_image_serves_health_readiness_and_the_admin(server):
     css = page.decode().split('href="/static/admin/css/base.')[1].split('"')[0]
     assert css.endswith(".css") and css.count(".") == 1, css
     assert _get(f"{server}/static/admin/css/base.{css}")[0] == 200
+
+
+def test_the_images_healthcheck_passes_on_another_port_and_host(server):
+    # The server binds a free port (GUNICORN_BIND) and admits HOST only: the Dockerfile's
+    # HEALTHCHECK must follow both, or every real deployment reports "unhealthy".
+    checked = _podman("healthcheck", "run", CONTAINER, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_image_runs_as_a_user_without_tests_and_passes_check_deploy(image, database_url):
