@@ -72,7 +72,11 @@ def engine() -> list[str]:
     ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2")."""
     if shutil.which("podman") is None:
         raise Unavailable("podman is missing: apt-get install podman runc")
-    return ["podman", "--runtime", "runc"] if shutil.which("runc") else ["podman"]
+    if shutil.which("runc"):
+        return ["podman", "--runtime", "runc"]
+    if Path("/sys/fs/cgroup/unified").is_dir():  # v1 controllers with a v2 hierarchy
+        raise Unavailable("crun refuses this host's hybrid cgroups: apt-get install runc")
+    return ["podman"]
 
 
 def apt_mirror(sources: Path = Path("/etc/apt")) -> str:
