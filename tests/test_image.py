@@ -26,6 +26,7 @@ HOST = "shelfwise.example"  # the server's only allowed host: not 127.0.0.1, as 
 START_TIMEOUT_S = 90
 RUN_TIMEOUT_S = 300
 CONTAINER = f"shelfwise-image-test-{os.getpid()}"
+GUNICORN = "gunicorn --config shelfwise/serving/gunicorn.conf.py"  # the image's CMD
 
 pytestmark = pytest.mark.slow
 
@@ -176,10 +177,11 @@ def test_the_image_runs_as_a_user_without_tests_and_passes_check_deploy(image, d
 
 
 def test_without_its_static_files_the_image_refuses_to_start(image, database_url):
+    assert f"CMD {json.dumps(GUNICORN.split())}" in (ROOT / "Dockerfile").read_text()
     result = _podman(
         "run", "--rm", "--user", "root", *build_image.RUN_FLAGS,
         *_env(database_url, GUNICORN_BIND="127.0.0.1:0", WEB_CONCURRENCY="1"),
-        image, "sh", "-c", "rm -rf /app/staticfiles && exec gunicorn -c shelfwise/gunicorn.conf.py",
+        image, "sh", "-c", f"rm -rf /app/staticfiles && exec {GUNICORN}",
         timeout=120,
     )  # fmt: skip
     assert result.returncode == 3, result.stdout + result.stderr  # gunicorn: worker boot error
