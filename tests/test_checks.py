@@ -26,7 +26,8 @@ PLAIN_STORAGE = "django.contrib.staticfiles.storage.StaticFilesStorage"
 
 
 def _prod(static_root, backend=MANIFEST_STORAGE):
-    """The prod profile's static settings (settings.py), STATIC_ROOT in a folder of ours."""
+    """The prod profile's static settings (shelfwise/settings/base.py), with STATIC_ROOT in
+    a folder of ours."""
     return override_settings(
         IS_PROD=True,
         STATIC_ROOT=static_root,
@@ -86,10 +87,18 @@ def test_a_deployment_check_only_so_migrate_and_collectstatic_are_not_blocked(tm
             assert STATIC_NOT_COLLECTED not in {message.id for message in run_checks(tags=tags)}
 
 
+# gunicorn in a process whose STATIC_ROOT is the first argument: set in the master before
+# any worker forks (and imports shelfwise.wsgi), so a staticfiles/ that a race or a
+# developer collected in the source tree does not count.
+GUNICORN_WITH_STATIC_ROOT = (
+    "import sys; from django.conf import settings; settings.STATIC_ROOT = sys.argv.pop(1);"
+    "from gunicorn.app.wsgiapp import run; sys.argv[0] = 'gunicorn'; run()"
+)
+
+
 @pytest.mark.slow
-def test_prods_gunicorn_refuses_to_start_without_collected_static_files():
-    # From the source tree, where nothing is collected: the image's test
-    # (tests/test_image.py) sees the same refusal in the image.
+def test_prods_gunicorn_refuses_to_start_without_collected_static_files(tmp_path):
+    # The image's test (tests/test_image.py) sees the same refusal in the image.
     command = gunicorn_command(
         bind="127.0.0.1:0",  # any free port: it never serves
         workers=1,
@@ -102,8 +111,10 @@ def test_prods_gunicorn_refuses_to_start_without_collected_static_files():
         },
         env_unset=("PROMETHEUS_MULTIPROC_DIR",),
     )
+    assert command.argv[1:3] == ["-m", "gunicorn"]
+    argv = [command.argv[0], "-c", GUNICORN_WITH_STATIC_ROOT, str(tmp_path), *command.argv[3:]]
     result = subprocess.run(
-        command.argv,
+        argv,
         env=command.env,
         cwd=settings.BASE_DIR,
         capture_output=True,
@@ -112,4 +123,5 @@ def test_prods_gunicorn_refuses_to_start_without_collected_static_files():
         check=False,
     )
     assert result.returncode == 3, result.stderr[-3000:]  # gunicorn: a worker failed to boot
+    assert f"{tmp_path / 'staticfiles.json'} is missing" in result.stderr
     assert f"run `{COLLECTSTATIC}`" in result.stderr
