@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 
 import pytest
 from django.conf import settings
@@ -96,8 +95,7 @@ GUNICORN_WITH_STATIC_ROOT = (
 )
 
 
-@pytest.mark.slow
-def test_prods_gunicorn_refuses_to_start_without_collected_static_files(tmp_path):
+def test_prods_gunicorn_refuses_to_start_without_collected_static_files(tmp_path, child_process):
     # The image's test (tests/test_image.py) sees the same refusal in the image.
     command = gunicorn_command(
         bind="127.0.0.1:0",  # any free port: it never serves
@@ -113,7 +111,7 @@ def test_prods_gunicorn_refuses_to_start_without_collected_static_files(tmp_path
     )
     assert command.argv[1:3] == ["-m", "gunicorn"]
     argv = [command.argv[0], "-c", GUNICORN_WITH_STATIC_ROOT, str(tmp_path), *command.argv[3:]]
-    result = subprocess.run(
+    result = child_process(
         argv,
         env=command.env,
         cwd=settings.BASE_DIR,
