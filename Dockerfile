@@ -11,7 +11,11 @@
 # stop_grace_period: 40s). Workers: 2 x the CPUs the container may use + 1, at most 8
 # (WEB_CONCURRENCY overrides).
 
-FROM python:3.13-slim AS build
+# The base: any Debian-like image whose `python` is 3.12 or newer (Django 6) with venv.
+# Without a registry, scripts/build_image.py makes one with debootstrap and passes it here.
+ARG BASE_IMAGE=python:3.13-slim
+
+FROM ${BASE_IMAGE} AS build
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -19,7 +23,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN python -m venv /opt/venv
 COPY requirements-runtime.txt /tmp/
-RUN /opt/venv/bin/pip install -r /tmp/requirements-runtime.txt
+# The build machine's pip settings (an index, a proxy's CA bundle) come in as build secrets,
+# never as layers: scripts/build_image.py writes them from the machine's own pip config.
+RUN --mount=type=secret,id=pip.conf --mount=type=secret,id=pip-cert \
+    if [ -s /run/secrets/pip.conf ]; then export PIP_CONFIG_FILE=/run/secrets/pip.conf; fi; \
+    /opt/venv/bin/pip install -r /tmp/requirements-runtime.txt
 
 WORKDIR /app
 COPY manage.py ./
@@ -39,7 +47,7 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
     /opt/venv/bin/python manage.py collectstatic --noinput
 
 
-FROM python:3.13-slim AS runtime
+FROM ${BASE_IMAGE} AS runtime
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -55,7 +63,14 @@ WORKDIR /app
 USER shelfwise
 EXPOSE 8000
 STOPSIGNAL SIGTERM
-# Liveness without the database (/api/v2/health); the slim image has no curl.
+# Liveness without the database (/api/v2/health); the slim image has no curl. On the port
+# GUNICORN_BIND names, with a Host that ALLOWED_HOSTS admits: Django answers a request
+# for 127.0.0.1 with a 400 unless 127.0.0.1 is an allowed host, which in prod it is not.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v2/health', timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request as r; \
+        hosts = [h.strip() for h in os.environ.get('ALLOWED_HOSTS', '').split(',') if h.strip()]; \
+        host = hosts[0].lstrip('.') if hosts and hosts[0] != '*' else 'localhost'; \
+        port = os.environ.get('GUNICORN_BIND', ':8000').rpartition(':')[2]; \
+        url = f'http://127.0.0.1:{port}/api/v2/health'; \
+        r.urlopen(r.Request(url, headers={'Host': host}), timeout=2)"]
 CMD ["gunicorn", "--config", "shelfwise/serving/gunicorn.conf.py"]

@@ -22,11 +22,12 @@ DEV_ONLY = {
 }  # fmt: skip
 
 
-def _stages() -> dict[str, str]:
-    """Stage name -> its instructions (comments and continuations joined)."""
+def _instructions() -> dict[str, str]:
+    """Stage name -> its instructions (comments and continuations joined); "" holds the
+    global ARGs before the first FROM."""
     text = re.sub(r"\\\n\s*", " ", DOCKERFILE)
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    stages: dict[str, list[str]] = {}
+    stages: dict[str, list[str]] = {"": []}
     current = ""
     for line in lines:
         found = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.IGNORECASE)
@@ -35,6 +36,10 @@ def _stages() -> dict[str, str]:
             stages[current] = []
         stages[current].append(line)
     return {name: "\n".join(body) for name, body in stages.items()}
+
+
+def _stages() -> dict[str, str]:
+    return {name: body for name, body in _instructions().items() if name}
 
 
 def _pins(path: Path) -> dict[str, str]:
@@ -53,6 +58,39 @@ def test_two_stages_and_the_runtime_stage_is_last():
     stages = _stages()
     assert list(stages) == ["build", "runtime"]
     assert DOCKERFILE.rstrip().splitlines()[-1].startswith("CMD")
+
+
+def test_the_base_is_a_build_arg_defaulting_to_the_registrys_python():
+    # scripts/build_image.py passes a debootstrapped Debian trixie where no registry is.
+    (arg,) = re.findall(r"^ARG BASE_IMAGE=(\S+)$", _instructions()[""], re.MULTILINE)
+    version = re.match(r"python:(\d+)\.(\d+)-", arg)
+    assert version is not None and (int(version[1]), int(version[2])) >= (3, 12), arg  # Django 6
+    for stage in _stages().values():
+        assert stage.startswith("FROM ${BASE_IMAGE} AS ")
+    script = (ROOT / "scripts" / "build_image.py").read_text()
+    assert '"--build-arg", f"BASE_IMAGE={base}"' in script
+
+
+def test_the_build_machines_pip_settings_are_secrets_not_layers():
+    install = next(line for line in _stages()["build"].splitlines() if "pip install -r" in line)
+    for secret in ("pip.conf", "pip-cert"):
+        assert f"--mount=type=secret,id={secret}" in install
+    assert "PIP_CONFIG_FILE=/run/secrets/pip.conf" in install
+    # No index, proxy or certificate is baked in: not as ARG, ENV or a copied file.
+    assert not re.search(r"^(ARG|ENV) .*(INDEX|TRUSTED|CERT|PROXY)", DOCKERFILE, re.I | re.M)
+    assert "pip.conf" not in " ".join(re.findall(r"^COPY .*", DOCKERFILE, re.MULTILINE))
+
+
+def test_the_build_collects_the_static_files_the_prod_check_requires():
+    build, runtime = _stages()["build"], _stages()["runtime"]
+    collect = build.index("manage.py collectstatic")
+    assert max(build.index(f"COPY {app}/") for app in ("shelfwise", "catalog", "perf")) < collect
+    assert "SHELFWISE_ENV=prod" in build[build.rindex("RUN", 0, collect) : collect]
+    # ... into prod's STATIC_ROOT under /app, which the runtime stage copies whole.
+    assert re.search(r"^COPY --from=build \S* ?/app /app$", runtime, re.MULTILINE)
+    assert re.search(r"^WORKDIR /app$", build, re.MULTILINE)
+    # A stale local staticfiles/ never stands in for the build's own.
+    assert "staticfiles" in (ROOT / ".dockerignore").read_text().split()
 
 
 def test_the_image_installs_the_runtime_requirements_only():
@@ -99,6 +137,9 @@ def test_healthcheck_and_no_migration_at_start():
     runtime = _stages()["runtime"]
     healthcheck = re.search(r"^HEALTHCHECK .*", runtime, re.MULTILINE)
     assert healthcheck is not None and "/api/v2/health" in healthcheck.group(0)
+    # The port gunicorn binds, and a Host that Django admits (127.0.0.1 is not, in prod).
+    for variable in ("GUNICORN_BIND", "ALLOWED_HOSTS"):
+        assert f"os.environ.get('{variable}'" in healthcheck.group(0)
     cmd = re.search(r"^CMD (.*)", runtime, re.MULTILINE)
     assert cmd is not None and "gunicorn" in cmd.group(1)
     assert "migrate" not in cmd.group(1)

@@ -128,13 +128,31 @@ def test_prod_refuses_a_short_or_placeholder_secret_key(key, problem):
 
 
 CHECK_DEPLOY = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+# check --deploy with STATIC_ROOT in a folder that holds collectstatic's manifest
+# (shelfwise/checks.py refuses a prod without it).
+CHECK_DEPLOY_COLLECTED = [
+    sys.executable,
+    "-c",
+    "import sys; from django.conf import settings; settings.STATIC_ROOT = sys.argv[1];"
+    " from django.core.management import execute_from_command_line;"
+    " execute_from_command_line(['manage.py', *sys.argv[2:]])",
+]
 
 
 @pytest.mark.slow
-def test_check_deploy_is_clean_in_prod_with_the_https_settings():
-    result = _settings(*CHECK_DEPLOY, **PROD, **HTTPS)
+def test_check_deploy_is_clean_in_prod_with_the_https_settings(tmp_path):
+    (tmp_path / "staticfiles.json").write_text('{"paths": {}, "version": "1.1"}')
+    result = _settings(*CHECK_DEPLOY_COLLECTED, str(tmp_path), *CHECK_DEPLOY[2:], **PROD, **HTTPS)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.slow
+def test_check_deploy_refuses_prod_without_collected_static_files(tmp_path):
+    result = _settings(*CHECK_DEPLOY_COLLECTED, str(tmp_path), *CHECK_DEPLOY[2:], **PROD, **HTTPS)
+    assert result.returncode != 0
+    assert "shelfwise.E001" in result.stderr
+    assert "run `python manage.py collectstatic --no-input`" in result.stderr
 
 
 @pytest.mark.slow

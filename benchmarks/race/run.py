@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 
@@ -148,7 +152,9 @@ def _race(options: dict[str, Any], keys: list[str], progress: engine.Progress) -
             f"Race on {tenant.slug}: {config.rounds} rounds x {config.duration_s:g} s per "
             f"endpoint, {options['workers']} workers each, {config.connections} connections"
         )
-        return engine.race(_contenders(options["workers"], handicap), endpoints, config, progress)
+        contenders = _contenders(options["workers"], handicap)
+        _collect_static(contenders[0].env, progress)
+        return engine.race(contenders, endpoints, config, progress)
     except engine.RaceError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -219,6 +225,32 @@ def _postmaster() -> int | None:
         cursor.execute("SELECT pg_backend_pid(), current_database()")
         backend, database = cursor.fetchone()
     return engine.postmaster_of(backend, database)
+
+
+# In ShelfWise's prod settings: collect the static files unless they are (a deploy's step).
+COLLECT_ONCE = (
+    "import django; django.setup();"
+    "from django.core.management import call_command;"
+    "from shelfwise.checks import collected_static_files;"
+    "collected_static_files() and call_command('collectstatic', '--no-input', verbosity=0)"
+)
+
+
+def _collect_static(env: Mapping[str, str], progress: engine.Progress) -> None:
+    """prod refuses to start without its collected static files (shelfwise/checks.py), so
+    the race collects them first, once: about 30 s of CPU, reused by later races."""
+    progress("Static files: collecting them unless they are (prod serves only those)")
+    collected = subprocess.run(  # noqa: S603 - our own argv
+        [sys.executable, "-c", COLLECT_ONCE],
+        env=dict(env),
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if collected.returncode != 0:
+        raise engine.RaceError(f"collectstatic failed:\n{collected.stderr[-3000:]}")
 
 
 def _contenders(
