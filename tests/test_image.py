@@ -20,6 +20,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.harness.postgres import PG_BIN
+
 ROOT = Path(__file__).resolve().parent.parent
 TAG = "localhost/shelfwise:test"
 HOST = "shelfwise.example"  # the server's only allowed host: not 127.0.0.1, as in prod
@@ -57,24 +59,34 @@ def image(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def database_url(django_db_blocker) -> Iterator[str]:
-    """A fresh database on the test run's PostgreSQL server, reached over TCP (the
-    container shares the host's network), dropped afterwards."""
+def database_url(request, django_db_blocker) -> Iterator[str]:
+    """A fresh database reached over TCP (the container shares the host's network),
+    dropped afterwards: on the test run's server when that listens on TCP, else (the
+    embedded server listens on a unix socket only) on the harness's loopback primary."""
     from django.db import connection
 
     params = connection.settings_dict
     host = params["HOST"] or ""
-    if not host or host.startswith("/"):
-        pytest.skip(f"the test database is not on TCP (HOST={host!r}): the container needs TCP")
     name = f"shelfwise_image_{os.getpid()}"
-    with django_db_blocker.unblock(), connection._nodb_cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    password = f":{params['PASSWORD']}" if params["PASSWORD"] else ""
-    port = params["PORT"] or "5432"
-    yield f"postgres://{params['USER']}{password}@{host}:{port}/{name}"
-    with django_db_blocker.unblock(), connection._nodb_cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if host and not host.startswith("/"):
+        with django_db_blocker.unblock(), connection._nodb_cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        password = f":{params['PASSWORD']}" if params["PASSWORD"] else ""
+        port = params["PORT"] or "5432"
+        yield f"postgres://{params['USER']}{password}@{host}:{port}/{name}"
+        with django_db_blocker.unblock(), connection._nodb_cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
+    if PG_BIN is None:
+        pytest.skip(
+            f"the test database is on a unix socket (HOST={host!r}) and the PostgreSQL "
+            "server binaries that would give the container a TCP one are missing (postgresql)"
+        )
+    cluster = request.getfixturevalue("migrated_cluster")
+    cluster.sql_admin(f'CREATE DATABASE "{name}"')
+    yield f"postgres://postgres@127.0.0.1:{cluster.primary_port}/{name}"
+    cluster.sql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _podman(*args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
