@@ -104,6 +104,14 @@ class ServerProcess:
         if process is None:
             return
         if self.new_session:
+            # The master alone first: it stops its workers once. A gthread worker signalled
+            # by both (a group signal, then its master's) can take the second inside its
+            # first shutdown and hang there, outliving the master (seen with the demo's
+            # Ctrl-C). Whatever of the group is left then goes with it.
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=20)
             kill_group(process)
             return
         if process.poll() is not None:

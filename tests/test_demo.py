@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from perf.process import free_port
@@ -54,6 +55,7 @@ def test_demo_migrates_seeds_serves_restarts_its_database_and_stops_on_ctrl_c(
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # a terminal's foreground group, for its Ctrl-C
         )
     try:
         deadline = time.monotonic() + 120
@@ -83,10 +85,15 @@ def test_demo_migrates_seeds_serves_restarts_its_database_and_stops_on_ctrl_c(
         assert "Embedded PostgreSQL stopped unexpectedly" in log.read_text()
         assert _get(f"{base}/api/v2/ready") == (200, {"status": "ok", "database": "ok"})
     finally:
-        demo.send_signal(signal.SIGINT)
+        # Everything the demo started (gunicorn's master and workers, the embedded
+        # server), then Ctrl-C as a terminal sends it: to the whole foreground group.
+        started = psutil.Process(demo.pid).children(recursive=True)
+        os.killpg(demo.pid, signal.SIGINT)
         demo.wait(timeout=60)
     text = log.read_text()
     assert demo.returncode == 0, text
+    left = [p.pid for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert started and not left, f"processes the demo started outlived it: {left}\n{text}"
     assert "Embedded PostgreSQL stopped." in text
     assert EmbeddedPostgres(embedded_pg_root).status() is None
     with pytest.raises(OSError):

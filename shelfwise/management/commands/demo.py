@@ -105,7 +105,11 @@ class Command(BaseCommand):
         argv, env = gunicorn_command(
             bind=f"127.0.0.1:{port}", workers=workers, database_url=database_url
         )
-        return ServerProcess(argv, env=env, health_url=health_url(port), inherit_output=True)
+        # Its own session: the terminal's Ctrl-C reaches this command alone, which stops
+        # gunicorn through its master (ServerProcess.stop), so no worker is left behind.
+        return ServerProcess(
+            argv, env=env, health_url=health_url(port), inherit_output=True, new_session=True
+        )
 
     def _print_welcome(self, port: int) -> None:
         base = f"http://127.0.0.1:{port}"
