@@ -55,12 +55,15 @@ def helper_library(cache: Path) -> Path:
     source = cache / f"cg_helper_{digest}.c"
     source.write_text(HELPER_C)
     partial = library.with_suffix(".so.partial")
-    subprocess.run(  # noqa: S603 - our own argv
+    built = subprocess.run(  # noqa: S603 - our own argv
         ["gcc", "-O2", "-shared", "-fPIC", "-o", str(partial), str(source)],  # noqa: S607
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
         timeout=120,
     )
+    if built.returncode != 0:
+        raise CallgrindUnavailable(f"gcc could not build the helper:\n{built.stderr[-2000:]}")
     partial.replace(library)
     return library
 
