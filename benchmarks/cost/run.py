@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
+import psutil
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db import connection
@@ -87,7 +88,7 @@ def measure(progress: Progress) -> dict[str, Any]:
     database_url = urlunsplit(url._replace(path=f"/{name}"))
     env = child_env(database_url)
     with connection._nodb_cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        _drop_left_over(cursor)
         cursor.execute(f'CREATE DATABASE "{name}"')
     started = time.monotonic()
     try:
@@ -122,6 +123,15 @@ def measure(progress: Progress) -> dict[str, Any]:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     result["meta"] = {"seconds": round(time.monotonic() - started, 1)}
     return result
+
+
+def _drop_left_over(cursor: Any) -> None:
+    """Drop the databases of cost runs that died before dropping theirs (named by pid)."""
+    cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE 'shelfwise_cost_%%'")
+    for (name,) in cursor.fetchall():
+        pid = name.removeprefix("shelfwise_cost_")
+        if pid.isdigit() and (int(pid) == os.getpid() or not psutil.pid_exists(int(pid))):
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _read(work: Path, out: Path, plan: dict[str, Any]) -> dict[str, Any]:
