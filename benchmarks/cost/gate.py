@@ -62,20 +62,26 @@ def functions_diff(old: dict[str, int], new: dict[str, int], count: int = DIFF_S
     """The functions that carry the growth, innermost first: those whose inclusive
     instructions grew by at least half the largest growth, the smallest first (every caller
     of the culprit grows by as much; the culprit is the smallest of them). A name missing
-    from one list counts 0 there, and says so."""
-    deltas = {n: new.get(n, 0) - old.get(n, 0) for n in set(old) | set(new)}
+    from the old list cost at most that list's last figure there, and one missing from the
+    new list at least nothing: each counted so that its growth is the least it can be,
+    and a function that only crossed a list's edge does not pass for a culprit."""
+    old_floor, new_floor = min(old.values(), default=0), min(new.values(), default=0)
+    deltas = {n: new.get(n, 0) - old.get(n, old_floor) for n in set(old) | set(new)}
     largest = max(deltas.values(), default=0)
     if largest <= 0:
         return []
     carriers = sorted(
-        (n for n, d in deltas.items() if d >= largest / 2), key=lambda n: (new.get(n, 0), n)
+        (n for n, d in deltas.items() if d >= largest / 2),
+        key=lambda n: (new.get(n, new_floor), n),
     )
-    lines = []
-    for name in carriers[:count]:
-        before = f"{old[name]:,}" if name in old else "not in the top list"
-        after = f"{new[name]:,}" if name in new else "not in the top list"
-        lines.append(f"    +{deltas[name]:,}  {name}  ({before} -> {after})")
-    return lines
+
+    def figure(functions: dict[str, int], name: str, floor: int) -> str:
+        return f"{functions[name]:,}" if name in functions else f"under {floor:,}"
+
+    return [
+        f"    +{deltas[n]:,}  {n}  ({figure(old, n, old_floor)} -> {figure(new, n, new_floor)})"
+        for n in carriers[:count]
+    ]
 
 
 def python_functions(functions: dict[str, int], count: int = TOP_SHOWN) -> list[tuple[str, int]]:
