@@ -5,6 +5,9 @@
   ``gate``, the slowed contender (``handicap``) and the race as ``manage.py bench --race``
   runs it (``run``).
 - ``story``: the seed's before/after table (``manage.py bench --story``).
+- ``cost``: the exact cost of one request per endpoint (instructions under callgrind,
+  PostgreSQL buffers, queries, the functions that spend them) and its gate against
+  ``baselines/cost.json`` (``manage.py bench --cost``).
 - ``loadtest``: locust load tests and soaks: the engine (runner, stats, memory, recorder,
   protocol, report, gate), the scenarios, the gate policy with its measured limits, the
   load data and the run (``manage.py loadtest``).
@@ -12,9 +15,8 @@
 - ``baselines``: every committed baseline file, and their paths.
 - ``signals``: SIGTERM and SIGHUP unwind like Ctrl-C, so that servers started for a run stop.
 
-Reserved for the coming benches (not built yet): ``layers`` (which layer of a request
-costs: routing, auth, the selector, the serializer, the renderer) and ``cost`` (what a
-request costs in CPU and queries per tenant size).
+Reserved for the coming bench (not built yet): ``layers`` (which layer of a request
+costs: routing, auth, the selector, the serializer, the renderer).
 
 Imports run one way: benchmarks may import every ShelfWise package; no app, ``perf`` or
 ``shelfwise`` module imports benchmarks, except the thin management commands that run them

@@ -25,7 +25,7 @@ Findings, each naming the hot query, the plan node, the call site and the fix:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +51,8 @@ _SORTS = ("Sort", "Incremental Sort")
 class Statement:
     alias: str
     sql: str
-    params: tuple[Any, ...]
+    # A tuple, or a mapping for a statement written with %(name)s placeholders.
+    params: tuple[Any, ...] | Mapping[str, Any]
     # Read through a server-side cursor (QuerySet.iterator()): PostgreSQL plans it for a
     # fast start (cursor_tuple_fraction), so it is planned through a cursor too.
     streamed: bool
@@ -92,7 +93,11 @@ class StatementCapture:
             Statement(
                 alias=event.alias,
                 sql=event.sql,
-                params=tuple(event.params or ()),
+                params=(
+                    dict(event.params)
+                    if isinstance(event.params, Mapping)
+                    else tuple(event.params or ())
+                ),
                 streamed=bool(getattr(raw, "name", None)),
                 call_site=event.call_site,
             )

@@ -187,3 +187,16 @@ def test_a_second_subject_loader_is_refused_not_silently_replacing_the_first():
         hot_queries.register_subject(other_loader)
     loader = hot_queries.subject_loader
     hot_queries.register_subject(loader, default=hot_queries.default_subject)  # same: fine
+
+
+def test_a_statement_with_named_placeholders_keeps_its_params_and_is_explained():
+    # The token look-up (tenants/selectors.py) is written with %(name)s placeholders.
+    from django.db import connection
+
+    from perf.explain import capture, explain
+
+    with capture() as statements, connection.cursor() as cursor:
+        cursor.execute("SELECT %(one)s::int + %(two)s::int", {"one": 1, "two": 2})
+    [statement] = statements
+    assert statement.params == {"one": 1, "two": 2}
+    assert explain("named", statement).actual_rows == 1

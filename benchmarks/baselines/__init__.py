@@ -13,3 +13,5 @@ BASELINES = Path(__file__).resolve().parent
 RACE_CI = BASELINES / "race_ci.json"
 # The smoke load test's, normalised by the reference endpoint (benchmarks.loadtest.policy).
 LOADTEST_SMOKE = BASELINES / "loadtest_smoke.json"
+# The cost gate's (benchmarks.cost.gate; tests/test_bench_cost.py gates against it).
+COST = BASELINES / "cost.json"

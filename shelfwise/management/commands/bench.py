@@ -2,6 +2,7 @@
 
 ``--story``: the seed's before/after table (benchmarks/story.py).
 ``--race``: ShelfWise against its raw twin (benchmarks/race/).
+``--cost``: instructions, buffers and queries per request, gated (benchmarks/cost/).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from benchmarks import story
+from benchmarks.cost import run as cost
 from benchmarks.race import run as race
 from benchmarks.signals import unwind_on_signals
 
@@ -32,6 +34,9 @@ class Command(BaseCommand):
             "--story", action="store_true", help="reproduce the seed's before/after table"
         )
         modes.add_argument("--race", action="store_true", help="race ShelfWise against its twin")
+        modes.add_argument(
+            "--cost", action="store_true", help="instructions and buffers per request, gated"
+        )
         parser.add_argument(
             "--tenant", help="tenant slug (default: the tenant with the most books)"
         )
@@ -58,10 +63,14 @@ class Command(BaseCommand):
             help="run under SHELFWISE_ENV=prod although step 0 locks catalog_book",
         )
         race.add_arguments(parser)
+        cost.add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["story"]:
             story.run(options, self.stdout, self.stderr)
+            return
+        if options["cost"]:
+            cost.run(options, self.stdout, self.stderr)
             return
         # A race starts servers: its finally blocks stop them on SIGTERM or SIGHUP too.
         unwind_on_signals()
