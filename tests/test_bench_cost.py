@@ -43,6 +43,20 @@ def test_the_gate_passes_the_same_figures_and_noise():
     assert gate.compare(_changed(instructions=951_000), BASELINE, COST).passed
 
 
+def test_buffers_are_gated_only_against_a_baseline_of_the_same_postgresql_major():
+    grown = _changed(buffers=120)
+    on_18 = {**BASELINE, "postgres": 18}
+    assert not gate.compare({**grown, "postgres": 18}, on_18, COST).passed
+    other = gate.compare({**grown, "postgres": 15}, on_18, COST)
+    assert other.passed, other.report()
+    assert (
+        "buffers not compared: the baseline is from PostgreSQL 18, this server is PostgreSQL 15"
+        in other.report()
+    )
+    # Instructions and queries are the app's: still gated on another server.
+    assert not gate.compare({**_changed(queries=4), "postgres": 15}, on_18, COST).passed
+
+
 def test_more_than_five_percent_more_instructions_fails_naming_the_culprit():
     grown = _changed(
         instructions=1_300_000,

@@ -35,6 +35,7 @@ def save_command(path: Path | str) -> str:
 class Verdict:
     failures: list[str] = field(default_factory=list)
     improvements: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     path: str = ""
 
     @property
@@ -43,8 +44,8 @@ class Verdict:
 
     def report(self) -> str:
         if self.passed:
-            return "Cost gate: every endpoint within its baseline."
-        lines = [*self.failures, *self.improvements]
+            return "\n".join([*self.notes, "Cost gate: every endpoint within its baseline."])
+        lines = [*self.failures, *self.improvements, *self.notes]
         if self.improvements:
             lines.append(
                 "Lock the gain in: rewrite the baseline with "
@@ -95,6 +96,16 @@ def _change(old: int, new: int) -> float:
 
 def compare(result: dict[str, Any], baseline: dict[str, Any], path: Path | str) -> Verdict:
     verdict = Verdict(path=str(path))
+    gated: tuple[str, ...] = GATED
+    server, measured_on = result.get("postgres"), baseline.get("postgres")
+    if server != measured_on:
+        # Another major version stores and plans differently: its buffers say nothing
+        # about the code. Instructions and queries are the app's and stay gated.
+        gated = tuple(f for f in GATED if f != "buffers")
+        verdict.notes.append(
+            f"buffers not compared: the baseline is from PostgreSQL {measured_on}, "
+            f"this server is PostgreSQL {server}"
+        )
     old_endpoints = baseline.get("endpoints", {})
     new_endpoints = result.get("endpoints", {})
     for key in sorted(set(old_endpoints) - set(new_endpoints)):
@@ -104,7 +115,7 @@ def compare(result: dict[str, Any], baseline: dict[str, Any], path: Path | str) 
     for key in [k for k in new_endpoints if k in old_endpoints]:
         old, new = old_endpoints[key], new_endpoints[key]
         grew = []
-        for figure in GATED:
+        for figure in gated:
             before, after = int(old[figure]), int(new[figure])
             change = _change(before, after)
             limit = GROWTH if figure == "instructions" else 0.0
@@ -160,7 +171,7 @@ def new_baseline(
             "these figures would go up: " + "; ".join(raised) + ". Say why in one line: "
             '--reason "..." (stored beside each raised figure, shown in review)'
         )
-    return {"endpoints": endpoints}
+    return {"postgres": result.get("postgres"), "endpoints": endpoints}
 
 
 def format_table(result: dict[str, Any]) -> str:

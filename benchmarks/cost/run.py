@@ -122,6 +122,8 @@ def measure(progress: Progress) -> dict[str, Any]:
         with connection._nodb_cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     result["meta"] = {"seconds": round(time.monotonic() - started, 1)}
+    # Buffers and plans are the server's: a baseline holds them for one major version.
+    result["postgres"] = connection.pg_version // 10000
     return result
 
 
