@@ -44,13 +44,13 @@ from django.test.utils import override_settings
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.settings import api_settings
 
+from benchmarks.measure import QueryTally, Spread, peak_rss, release_memory, tally_queries
 from catalog.models import Book
 from catalog.perf_hooks import largest_tenant, load_tenant
 from catalog.querysets import BOOK_ROW_COLUMNS, BookQuerySet
 from catalog.selectors import book_list
 from catalog.serializers import BookListSerializer
 from perf.fetch import bundle_fetch_mode
-from perf.measure import QueryTally, Spread, peak_rss, release_memory, tally_queries
 from perf.nplusone import allow_repeats
 from shelfwise.progress import ProgressBar
 from tenants.models import Tenant

@@ -9,8 +9,8 @@ With no listener in force the wrapper costs one ContextVar read per statement.
 A listener is any object with ``notify(event: QueryEvent) -> None``; it owns its state and
 its options. The recorder imports no listener: N+1 detection (perf.nplusone), locks
 (perf.locks), the tenant-scope guard (perf.tenancy), fetched rows (perf.rows), explain
-capture (perf.explain) and the bench tally (perf.measure) import this module. Listeners
-are notified outermost first; each sees every statement, profilers' own included
+capture (perf.explain) and the benches' tally (benchmarks.measure) import this module.
+Listeners are notified outermost first; each sees every statement, profilers' own included
 (``event.ignored`` says which, for those that leave them out).
 
 ``record_queries()`` is the counting listener: every statement of a block, per database

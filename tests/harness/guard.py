@@ -99,7 +99,7 @@ def install() -> None:
             )
     os.system = _wrap(os.system, lambda command, *a, **k: f"os.system {command!r:.120}")
     # The standard library's own lookup (ldconfig -p), not a process of the test's:
-    # perf.measure.release_memory finds libc this way.
+    # benchmarks.measure.release_memory (the story bench) finds libc this way.
     ctypes.util.find_library = _unguarded(ctypes.util.find_library)
     multiprocessing.util.spawnv_passfds = _wrap(  # type: ignore[attr-defined]
         multiprocessing.util.spawnv_passfds,  # type: ignore[attr-defined]
