@@ -20,7 +20,7 @@ successes are raced), the per-user rate limit, catalog filters and orderings, an
 JSON bodies of errors other than 400 / 401 / 404 / 429.
 
 It imports no Django: it reads ``DATABASE_URL`` and ``API_AUTH_FAILURE_RATE`` from the
-environment itself (the one exception to "settings read the environment"), and each
+environment itself (it must not load the settings it races against), and each
 gunicorn thread keeps its own connection (autocommit, like Django's).
 """
 

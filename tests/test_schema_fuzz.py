@@ -101,7 +101,7 @@ def _config(ids: dict[str, list[str]]) -> str:
         '"query.cursor" = ""',
         # The fuzz server has no book-metadata service (enrichment answers "disabled");
         # generating this flag beside the import's rows pushed hypothesis past its
-        # filtering limit for the operation. tests/test_enrichment.py covers the flag.
+        # filtering limit for the operation. catalog/tests/test_enrichment.py covers the flag.
         '"query.enrich" = "0"',
         '"body.items[*].book_id" = { dictionary = "books" }',
         '"body.author_id" = { dictionary = "authors" }',

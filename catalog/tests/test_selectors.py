@@ -8,12 +8,14 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from catalog.selectors import book_get, book_list
+from catalog.selectors import book_export_rows, book_get, book_list
 from catalog.serializers import (
     BookDetailSerializer,
+    BookExportLineSerializer,
     BookListSerializer,
     BookSearchResultSerializer,
     book_detail_row,
+    book_export_line,
     book_list_row,
     book_search_row,
 )
@@ -77,6 +79,11 @@ def test_plain_rows_are_the_serializers_output(tenant, price, published_on, n_ge
         (book_search_row(row), BookSearchResultSerializer(detailed).data),
         (book_detail_row(detailed), BookDetailSerializer(detailed).data),
     ]
+    # The export's line, from the export's own rows (tuples off a server-side cursor).
+    [exported] = list(book_export_rows(tenant=tenant))
+    fields = list(BookExportLineSerializer().fields)
+    as_dict = dict(zip(fields, exported, strict=True))
+    cases.append((book_export_line(exported), BookExportLineSerializer(as_dict).data))
     for plain, drf in cases:
         assert orjson.dumps(plain) == orjson.dumps(drf)
         assert list(plain) == list(drf)

@@ -2,8 +2,9 @@
 the environment each caller varies.
 
 ``demo``, ``loadtest``, ``silk_overhead`` and ``bench --race`` all serve through here, so a
-new flag or variable is decided once. perf's engines (``ServerProcess``, the race's
-``Contender``) take the argv and environment built here: perf never imports ShelfWise.
+new flag or variable is decided once. perf's ``ServerProcess`` and the race's
+``Contender`` (benchmarks/race/engine.py) take the argv and environment built here: perf
+never imports ShelfWise.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ class Command(BaseCommand):
         "ShelfWise and its raw psycopg + orjson twin under gunicorn on the same database, "
         "bodies proven identical, then alternating wrk rounds per endpoint: req/s, p50, "
         "p99, app and PostgreSQL CPU per request, ShelfWise/twin ratios; --baseline gates "
-        "the ratios."
+        "the ratios. --cost: instructions (callgrind) and PostgreSQL buffers per request "
+        "for each hot endpoint on a small fixed dataset; --baseline gates them."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
