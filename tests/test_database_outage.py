@@ -26,7 +26,7 @@ import pytest
 
 from perf.process import ServerProcess, free_port
 from shelfwise.db.embedded.server import EmbeddedPostgres
-from tests.postgres import stop_immediately
+from tests.harness.postgres import stop_immediately
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUEST_TIMEOUT_S = 15  # the bound on any one request: past it, the request "hung"

@@ -16,7 +16,7 @@ import pytest
 
 from perf.process import free_port
 from shelfwise.db.embedded.server import EmbeddedPostgres
-from tests.postgres import stop_immediately
+from tests.harness.postgres import stop_immediately
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,7 +20,7 @@ from shelfwise.db.urls import current_database_url
 from shelfwise.seeding import SeedPlan, TenantSpec, seed_tenant, tenants_delete
 from tenants.models import Role, User
 from tenants.services import api_token_issue
-from tests.postgres import other_sessions
+from tests.harness.postgres import other_sessions
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
