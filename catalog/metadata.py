@@ -2,7 +2,7 @@
 ``GET {BOOK_METADATA['URL']}/isbn/{isbn}.json`` answers
 ``{"number_of_pages": 320, "covers": [123], "subjects": ["Fiction", ...]}`` or 404.
 
-One pooled client per process (``core.http.ResilientClient``: kept-alive connections,
+One pooled client per process (``core.http_client.ResilientClient``: kept-alive connections,
 timeouts, retries, circuit breaker), built on first use from ``settings.BOOK_METADATA``
 and rebuilt if those settings change. ``metadata_fetch`` asks for many ISBNs at once,
 ``CONCURRENCY`` at a time, all within one overall deadline, and never raises because the
@@ -23,7 +23,7 @@ import orjson
 import structlog
 from django.conf import settings
 
-from core.http import CallFailed, ClientConfig, ResilientClient
+from core.http_client import CallFailed, ClientConfig, ResilientClient
 
 logger = structlog.get_logger("catalog.metadata")
 

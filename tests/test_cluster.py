@@ -42,6 +42,8 @@ HAPROXY = shutil.which("haproxy") or next(
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
 pytestmark = [
+    # By hand: the module-scoped topology starts its own ServerProcesses (server_process
+    # is per test); migrated_cluster, a slow harness fixture, marks these tests too.
     pytest.mark.slow,
     pytest.mark.skipif(PG_BIN is None, reason="PostgreSQL server binaries missing (postgresql)"),
     pytest.mark.skipif(PGBOUNCER is None, reason="pgbouncer missing: install Debian's pgbouncer"),

@@ -1,11 +1,11 @@
-"""core.http: the circuit breaker's states, and the retries' jittered backoff."""
+"""core.http_client: the circuit breaker's states, and the retries' jittered backoff."""
 
 from __future__ import annotations
 
 import random
 import time
 
-from core.http import BreakerState, CallFailed, CircuitBreaker, ClientConfig, ResilientClient
+from core.http_client import BreakerState, CallFailed, CircuitBreaker, ClientConfig, ResilientClient
 
 
 class Clock:

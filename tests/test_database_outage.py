@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -24,16 +23,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from perf.process import ServerProcess, free_port
+from perf.process import free_port
 from shelfwise.db.embedded.server import EmbeddedPostgres
-from tests.postgres import stop_immediately
+from tests.harness.postgres import stop_immediately
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUEST_TIMEOUT_S = 15  # the bound on any one request: past it, the request "hung"
 WORKERS = 2
 CLIENTS = 4
-
-pytestmark = pytest.mark.slow
 
 SETUP = """
 import json
@@ -124,8 +121,9 @@ class Clients:
             self.calls.append(Call(kind, started, time.monotonic(), status, parsed))
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
+def _manage(run, env: dict[str, str], *args: str) -> str:
+    """``manage.py <args>`` in a child (``run``: the ``child_process`` fixture); its stdout."""
+    result = run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
@@ -145,8 +143,9 @@ def cluster(embedded_pg_root):
     server.release()  # the last (only) user: stops it
 
 
+# Slow through the harness: embedded_pg_root (via cluster), child_process, server_process.
 def test_an_outage_under_load_is_503s_then_recovery_with_no_acknowledged_order_lost(
-    cluster, tmp_path
+    cluster, tmp_path, child_process, server_process
 ):
     url = cluster.acquire().url()
     env = {
@@ -156,8 +155,8 @@ def test_an_outage_under_load_is_503s_then_recovery_with_no_acknowledged_order_l
         "SHELFWISE_ENV": "dev",  # DEBUG on: the debug page is what a 500 used to be
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
     }
-    _manage(env, "migrate", "--no-input", "-v", "0")
-    seeded = json.loads(_manage(env, "shell", "-c", SETUP).strip().splitlines()[-1])
+    _manage(child_process, env, "migrate", "--no-input", "-v", "0")
+    seeded = json.loads(_manage(child_process, env, "shell", "-c", SETUP).strip().splitlines()[-1])
 
     port = free_port()
     log = tmp_path / "gunicorn.log"
@@ -165,7 +164,7 @@ def test_an_outage_under_load_is_503s_then_recovery_with_no_acknowledged_order_l
     gunicorn += ["--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)]
     base = f"http://127.0.0.1:{port}"
     with (
-        ServerProcess(gunicorn, env=env, log_path=log, health_url=f"{base}/api/v2/health"),
+        server_process(gunicorn, env=env, log_path=log, health_url=f"{base}/api/v2/health"),
         Clients(base, seeded["token"], seeded["book"]) as clients,
     ):
         began = time.monotonic()

@@ -16,11 +16,9 @@ import pytest
 
 from perf.process import free_port
 from shelfwise.db.embedded.server import EmbeddedPostgres
-from tests.postgres import stop_immediately
+from tests.harness.postgres import stop_immediately
 
 ROOT = Path(__file__).resolve().parent.parent
-
-pytestmark = pytest.mark.slow
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -28,6 +26,8 @@ def _get(url: str) -> tuple[int, dict]:
         return response.status, json.loads(response.read())
 
 
+# By hand: its own Popen (start_new_session, SIGINT to the group, as a terminal's Ctrl-C).
+@pytest.mark.slow
 def test_demo_migrates_seeds_serves_restarts_its_database_and_stops_on_ctrl_c(
     tmp_path, embedded_pg_root
 ):
@@ -100,7 +100,7 @@ def test_demo_migrates_seeds_serves_restarts_its_database_and_stops_on_ctrl_c(
         _get(f"http://127.0.0.1:{port}/api/v2/health")
 
 
-def test_demo_refuses_a_port_in_use_before_touching_anything(embedded_pg_root):
+def test_demo_refuses_a_port_in_use_before_touching_anything(embedded_pg_root, child_process):
     import socket
 
     with socket.socket() as busy:
@@ -112,7 +112,7 @@ def test_demo_refuses_a_port_in_use_before_touching_anything(embedded_pg_root):
             "SHELFWISE_PGDATA": str(embedded_pg_root),
             "DJANGO_SETTINGS_MODULE": "shelfwise.settings",
         }
-        result = subprocess.run(
+        result = child_process(
             [sys.executable, "manage.py", "demo", "--port", str(port)],
             cwd=ROOT,
             env=env,

@@ -15,15 +15,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from perf.process import ServerProcess, free_port
+from perf.process import free_port
 from shelfwise.db.urls import current_database_url
 from shelfwise.seeding import SeedPlan, TenantSpec, seed_tenant, tenants_delete
 from tenants.models import Role, User
 from tenants.services import api_token_issue
-from tests.postgres import other_sessions
+from tests.harness.postgres import other_sessions
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+# Slow through the harness: every test takes ``server`` (gunicorn, by ``server_process``).
 
 WORKER_TIMEOUT_S = 2  # gunicorn's --timeout: the export must outlive it several times
 SEND_TIMEOUT_S = 10  # EXPORT_SEND_TIMEOUT of the server under test
@@ -56,7 +56,7 @@ def catalog(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def server(catalog, db, tmp_path):
+def server(catalog, db, tmp_path, server_process):
     port = free_port()
     env = {
         **os.environ,
@@ -72,7 +72,7 @@ def server(catalog, db, tmp_path):
         "--timeout", str(WORKER_TIMEOUT_S),
     ]  # fmt: skip
     log = tmp_path / "server.log"
-    with ServerProcess(
+    with server_process(
         argv, env=env, health_url=f"http://127.0.0.1:{port}/api/v2/health", log_path=log
     ):
         yield port, catalog

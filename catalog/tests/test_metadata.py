@@ -8,7 +8,7 @@ import time
 import pytest
 
 from catalog.metadata import BookMetadata, metadata_client, metadata_fetch, metadata_parse
-from core.http import BreakerState
+from core.http_client import BreakerState
 
 
 def isbns(n, start=0):

@@ -23,6 +23,8 @@ import pytest
 from perf.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+# Marked by hand, its own Popen: the count asserts one served readiness request, and
+# server_process's 2 s health polls could time out on one still queued and send another.
 pytestmark = pytest.mark.slow
 
 

