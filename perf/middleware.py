@@ -19,8 +19,8 @@ from django.utils.module_loading import import_string
 
 from perf import metrics, nplusone
 from perf.conf import perf_settings, query_level
-from perf.nplusone import RepeatCounter, allow_repeats, count_repeats
-from perf.recording import Recording, record_queries
+from perf.nplusone import RepeatCounter, allow_repeats
+from perf.recording import Recording, listening
 from perf.routes import route_label
 
 logger = structlog.get_logger("perf.queries")
@@ -86,10 +86,9 @@ class QueryCountMiddleware:
         cpu_started = time.thread_time() if timed else 0.0
         # Counted as production runs it (no test transaction's savepoint pair), so a
         # test sees the X-Query-Count that production sends and the load test gates.
-        with (
-            record_queries(include_savepoints=False) as recording,
-            count_repeats(is_request=True) as repeats,
-        ):
+        recording = Recording.starting_now(include_savepoints=False)
+        repeats = RepeatCounter(is_request=True)
+        with listening(recording, repeats):
             response = self.get_response(request)
         cpu = time.thread_time() - cpu_started if timed else 0.0
         if conf.QUERY_HEADER:
@@ -136,7 +135,7 @@ class QueryCountMiddleware:
         chunks = iter(content)
         recording, repeats = recorded
         try:
-            with record_queries(into=recording), count_repeats(into=repeats):
+            with listening(recording, repeats):  # resumed while the body is produced
                 while True:
                     # Timed chunk by chunk: the app's work producing the body, not the
                     # server's writes between chunks (and right even if a server resumed

@@ -116,11 +116,9 @@ class RepeatCounter:
 
 
 @contextmanager
-def count_repeats(
-    *, is_request: bool = False, into: RepeatCounter | None = None
-) -> Iterator[RepeatCounter]:
-    """Count the block's statement shapes (``into``: resume counting)."""
-    counter = into or RepeatCounter(is_request=is_request)
+def count_repeats(*, is_request: bool = False) -> Iterator[RepeatCounter]:
+    """Count the block's statement shapes."""
+    counter = RepeatCounter(is_request=is_request)
     with listening(counter):
         yield counter
 

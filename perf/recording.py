@@ -94,13 +94,13 @@ class QueryEvent:
     def once[T](self, compute: Callable[[QueryEvent], T]) -> T:
         """``compute(self)``, computed once per statement however many listeners (nested
         blocks of one kind) ask: the memo is keyed by the function."""
-        if self._memo is None:
-            self._memo = {}
-        try:
-            return cast(T, self._memo[compute])
-        except KeyError:
-            value = self._memo[compute] = compute(self)
-            return value
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        elif compute in memo:
+            return cast(T, memo[compute])
+        value = memo[compute] = compute(self)
+        return value
 
     def inner(self, listener: Listener) -> tuple[Listener, ...]:
         """The listeners in force inside ``listener``'s block."""
@@ -263,18 +263,18 @@ class Recording:
         if self.counts(event):
             self.queries.append(Query(event.alias, event.sql, event.shape, event.duration))
 
+    @classmethod
+    def starting_now(cls, *, include_savepoints: bool = True) -> Recording:
+        """A recording whose savepoint rule counts from each alias's current atomic depth
+        (put it in force with ``listening``; again to resume it)."""
+        depth = {alias: len(connections[alias].atomic_blocks) for alias in connections}
+        return cls(include_savepoints=include_savepoints, base_depth=depth)
+
 
 @contextmanager
-def record_queries(
-    *, include_savepoints: bool = True, into: Recording | None = None
-) -> Iterator[Recording]:
-    """Record the block's queries on every database alias (``into``: resume a recording,
-    e.g. while a streaming response's body is produced). ``include_savepoints=False``
+def record_queries(*, include_savepoints: bool = True) -> Iterator[Recording]:
+    """Record the block's queries on every database alias. ``include_savepoints=False``
     counts as production runs the block (see the module docstring)."""
-    recording = into or Recording(include_savepoints=include_savepoints)
-    if into is None:
-        recording.base_depth = {
-            alias: len(connections[alias].atomic_blocks) for alias in connections
-        }
+    recording = Recording.starting_now(include_savepoints=include_savepoints)
     with listening(recording):
         yield recording
