@@ -14,6 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 from django.core.management import CommandError, call_command
 
+from benchmarks.baselines import RACE_CI
 from benchmarks.race import engine as race
 from benchmarks.race import gate, handicap
 from benchmarks.race import run as bench_race
@@ -264,7 +265,7 @@ def _race_ci(*extra: str) -> str:
     try:
         call_command(
             "bench", "--race", *bench_race.CI_RACE_ARGS, "--baseline",
-            str(bench_race.CI_BASELINE), *extra, stdout=out, stderr=err,
+            str(RACE_CI), *extra, stdout=out, stderr=err,
         )  # fmt: skip
     finally:
         print(err.getvalue(), out.getvalue())

@@ -9,7 +9,6 @@ import importlib.util
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 import urllib.error
@@ -20,6 +19,7 @@ from types import ModuleType
 
 import pytest
 
+from perf.process import free_port
 from tests.harness.postgres import PG_BIN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,12 +109,6 @@ def _env(database_url: str, **extra: str) -> list[str]:
     return [flag for name, value in env.items() for flag in ("-e", f"{name}={value}")]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, bytes]:
     try:
         request = urllib.request.Request(url, headers={"Host": HOST})
@@ -130,7 +124,7 @@ def server(image, database_url) -> Iterator[str]:
     migrated = _podman("run", "--rm", *build_image.RUN_FLAGS, *_env(database_url), image,
                        "python", "manage.py", "migrate", "--no-input")  # fmt: skip
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    port = _free_port()
+    port = free_port()
     started = _podman(
         "run", "--detach", "--name", CONTAINER, *build_image.RUN_FLAGS,
         *_env(database_url, GUNICORN_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2"), image,

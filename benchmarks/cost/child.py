@@ -24,15 +24,13 @@ import orjson
 WARM_UPS = 2
 
 
-def _call(application: Any, request: Any) -> int:
-    from benchmarks.cost.dataset import environ
-
+def _call(application: Any, environ: dict[str, Any]) -> int:
     status: list[str] = []
 
     def start_response(code: str, headers: Any, exc_info: Any = None) -> None:
         status.append(code)
 
-    body: Iterable[bytes] = application(environ(request), start_response)
+    body: Iterable[bytes] = application(environ, start_response)
     try:
         for _ in body:
             pass
@@ -70,9 +68,9 @@ def native(plan_path: Path) -> None:
     for request in requests:
         with transaction.atomic():
             for _ in range(WARM_UPS):
-                _expect(request, _call(application, request))
+                _expect(request, _call(application, dataset.environ(request)))
             with record_queries(include_savepoints=False) as recording, capture() as stmts:
-                _expect(request, _call(application, request))
+                _expect(request, _call(application, dataset.environ(request)))
             hits = reads = rows = 0
             for i, statement in enumerate(stmts):
                 summary = explain(f"{request.key}.{i}", statement)
@@ -96,7 +94,7 @@ def native(plan_path: Path) -> None:
 
 def measure(plan_path: Path, helper: Path) -> None:
     from benchmarks.cost.callgrind import Client
-    from benchmarks.cost.dataset import Request
+    from benchmarks.cost.dataset import Request, environ
     from shelfwise.wsgi import application
 
     plan = orjson.loads(plan_path.read_bytes())
@@ -104,14 +102,16 @@ def measure(plan_path: Path, helper: Path) -> None:
     client = Client(helper)
     for request in requests:
         for _ in range(WARM_UPS):
-            _expect(request, _call(application, request))
+            _expect(request, _call(application, environ(request)))
     client.start()
     for request in requests:
         gc.collect()
         gc.disable()
+        # The environ is the harness's work: built before collection starts.
+        prepared = environ(request)
         client.zero()
         client.toggle()
-        status = _call(application, request)
+        status = _call(application, prepared)
         client.toggle()
         client.dump(request.key)
         gc.enable()

@@ -27,8 +27,9 @@ class RaiseWithoutReason(ValueError):
     """A saved figure would go up and no --reason says why."""
 
 
-def save_command(path: Path | str) -> str:
-    return f'python manage.py bench --cost --save-baseline {path} --reason "..."'
+def save_command(path: Path | str, *, reason: bool = True) -> str:
+    command = f"python manage.py bench --cost --save-baseline {path}"
+    return command + ' --reason "..."' if reason else command
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Verdict:
         if self.improvements:
             lines.append(
                 "Lock the gain in: rewrite the baseline with "
-                f"`{save_command(self.path).replace(' --reason "..."', '')}`"
+                f"`{save_command(self.path, reason=False)}`"
             )
         elif self.failures:
             lines.append(

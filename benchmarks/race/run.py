@@ -21,7 +21,6 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 
-from benchmarks.baselines import RACE_CI
 from benchmarks.race import engine, gate
 from catalog.models import Book
 from catalog.selectors import tenants_by_size
@@ -49,7 +48,6 @@ CI_RACE_ARGS = (
     "--rounds", "5", "--duration", "1", "--warmup", "0.5", "--workers", "1",
     "--connections", "2", "--endpoints", "page1", "--tenant", "atlas-distribution",
 )  # fmt: skip
-CI_BASELINE = RACE_CI
 
 
 def add_arguments(parser: CommandParser) -> None:
